@@ -1,0 +1,1 @@
+"""From-scratch NumPy neural networks with scikit-learn's estimator API."""
