@@ -1,0 +1,124 @@
+"""ProbabilityModel: the serving path gives the pipeline's probabilities, bit for bit, without sklearn."""
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, ProbabilityModel, make_preset
+from neuralnet.activations import Array
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[Array, Array]:
+    X, y = load_breast_cancer(return_X_y=True)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(cancer: tuple[Array, Array]) -> dict[str, Pipeline]:
+    X, y = cancer
+    single = NeuralNetClassifier((16,), activation="tanh", max_iter=50, random_state=0)
+    return {
+        "single": make_pipeline(StandardScaler(), single).fit(X, y),
+        "seed": make_pipeline(StandardScaler(), make_preset("seed", 0).set_params(max_iter=200)).fit(X, y),
+        "default": make_pipeline(StandardScaler(), make_preset("default", 0)).fit(X, y),
+    }
+
+
+@pytest.mark.parametrize("name", ["single", "seed", "default"])
+def test_core_probabilities_equal_the_pipeline_bit_for_bit(
+    name: str, fitted: dict[str, Pipeline], cancer: tuple[Array, Array]
+) -> None:
+    X, _ = cancer
+    pipeline = fitted[name]
+    model = ProbabilityModel.from_fitted(pipeline[0], pipeline[-1])
+
+    assert_array_equal(model.predict_proba(X), pipeline.predict_proba(X))  # all 569 rows
+    assert_array_equal(model.classes, pipeline.classes_)
+    assert model.n_features == 30
+    assert model.predict_proba(X[:1]).shape == (1, 2)
+
+
+def test_core_from_pipeline_and_multiclass_string_labels() -> None:
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    member = NeuralNetClassifier((8,), max_iter=30)
+    for classifier in (member.set_params(random_state=0), NetworkEnsembleClassifier(member, n_members=3)):
+        pipeline = make_pipeline(StandardScaler(), classifier).fit(X, labels)
+        model = ProbabilityModel.from_pipeline(pipeline)
+        assert_array_equal(model.predict_proba(X), pipeline.predict_proba(X))
+        assert_array_equal(model.classes, ["setosa", "versicolor", "virginica"])
+
+
+def test_core_scaler_without_mean_or_scale(cancer: tuple[Array, Array]) -> None:
+    X, y = cancer
+    for scaler in (StandardScaler(with_mean=False), StandardScaler(with_std=False)):
+        pipeline = make_pipeline(scaler, NeuralNetClassifier((4,), max_iter=5, random_state=0)).fit(X, y)
+        assert_array_equal(ProbabilityModel.from_pipeline(pipeline).predict_proba(X), pipeline.predict_proba(X))
+
+
+def test_core_model_is_a_snapshot(fitted: dict[str, Pipeline], cancer: tuple[Array, Array]) -> None:
+    X, _ = cancer
+    pipeline = fitted["single"]
+    model = ProbabilityModel.from_pipeline(pipeline)
+    before = model.predict_proba(X)
+    pipeline[-1].coefs_[0] += 1.0  # mutating the estimator afterwards...
+    try:
+        assert_array_equal(model.predict_proba(X), before)  # ...does not reach the built model
+    finally:
+        pipeline[-1].coefs_[0] -= 1.0
+
+
+@pytest.mark.parametrize(
+    ("scaler", "classifier", "error"),
+    [
+        (StandardScaler(), LogisticRegression(), "NeuralNetClassifier or a NetworkEnsembleClassifier"),
+        (MinMaxScaler(), NeuralNetClassifier((4,), max_iter=5), "StandardScaler"),
+        (StandardScaler(), NetworkEnsembleClassifier(LogisticRegression(), n_members=2), "LogisticRegression"),
+    ],
+)
+def test_core_unsupported_models_raise_type_error(
+    scaler: Any, classifier: Any, error: str, cancer: tuple[Array, Array]
+) -> None:
+    X, y = cancer
+    pipeline = make_pipeline(scaler, classifier).fit(X, y)
+    with pytest.raises(TypeError, match=error):
+        ProbabilityModel.from_pipeline(pipeline)
+
+
+def test_core_unfitted_or_mismatched_parts_are_refused(cancer: tuple[Array, Array]) -> None:
+    X, y = cancer
+    with pytest.raises(NotFittedError):
+        ProbabilityModel.from_fitted(StandardScaler().fit(X), NeuralNetClassifier())
+    with pytest.raises(ValueError, match="30 features"):
+        ProbabilityModel.from_fitted(StandardScaler().fit(X), NeuralNetClassifier(max_iter=2).fit(X[:, :5], y))
+    with pytest.raises(TypeError, match="Pipeline"):
+        ProbabilityModel.from_pipeline(make_pipeline(NeuralNetClassifier()))
+
+
+def test_core_single_row_prediction_skips_sklearn_overhead(fitted: dict[str, Pipeline]) -> None:
+    """Tens of microseconds at most (about 15 for one network, 30 for the ten-member default on the
+    development machine), where the validating pipeline takes hundreds. Best of many runs, so that a
+    busy machine does not make it flaky."""
+    row = np.random.RandomState(0).normal(size=(1, 30))
+    for pipeline in fitted.values():
+        model = ProbabilityModel.from_pipeline(pipeline)
+        best = min(_seconds_per_call(model.predict_proba, row) for _ in range(20))
+        assert best < 150e-6
+
+
+def _seconds_per_call(predict: Any, row: Array, calls: int = 50) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        predict(row)
+    return (time.perf_counter() - start) / calls
