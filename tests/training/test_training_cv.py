@@ -1,0 +1,33 @@
+"""The real cross-validation protocol, with few repeats: every peer on the same folds, plausible figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neuralnet.artifacts import load_model_dir
+from training.pipeline import TrainingConfig, train
+
+
+@pytest.mark.slow
+def test_cv_compares_the_model_with_its_three_peers(tmp_path: Path) -> None:
+    result = train(TrainingConfig(preset="default", seed=0, cv_repeats=1), tmp_path / "model")
+    manifest = load_model_dir(tmp_path / "model").manifest
+    cv = manifest.metrics["cv"]
+    assert cv["n_folds"] == 5
+    assert list(cv["models"]) == ["default", "seed", "LogisticRegression", "MLPClassifier"]
+    for name, scores in cv["models"].items():
+        assert 0.93 <= scores["accuracy"]["mean"] <= 1.0, name
+        assert 0.97 <= scores["roc_auc"]["mean"] <= 1.0, name
+        assert 0.0 < scores["log_loss"]["mean"] < 0.3, name
+        assert 0.0 < scores["brier_score"]["mean"] < 0.06, name
+        assert scores["accuracy"]["std"] >= 0.0
+    assert set(manifest.metrics["heldout_peers"]) == {"seed", "LogisticRegression", "MLPClassifier"}
+    assert manifest.metrics["quality_target"]["basis"].startswith("the cross-validation means")
+    report = (tmp_path / "model" / "report.md").read_text()
+    for name in ("default", "seed", "LogisticRegression", "MLPClassifier"):
+        assert name in report.split("## Cross-validation on the same folds")[1].split("Reference figures")[0]
+    assert "±" in report
+    assert "| LogisticRegression (here, 5 folds) |" in report
+    assert "MLPClassifier" in result.summary

@@ -1,0 +1,104 @@
+"""The small pieces: feature names and bounds, held-out metrics, the CV protocol, JSON-safe parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import BaggingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from training import dataset, evaluation
+from training.estimators import json_safe_params
+
+
+def test_api_name_is_snake_case() -> None:
+    assert dataset.api_name("mean radius") == "mean_radius"
+    assert dataset.api_name("worst concave points") == "worst_concave_points"
+    assert dataset.api_name(" Radius (SE) ") == "radius_se"
+
+
+def test_feature_bounds_come_from_the_given_rows() -> None:
+    X = np.array([[1.0, 0.0], [3.0, 2.0]])
+    features = dataset.features(("a b", "c"), X)
+    assert [(f.training_min, f.training_max, f.valid_min, f.valid_max) for f in features] == [
+        (1.0, 3.0, 0.0, 3.0 * dataset.VALID_MAX_FACTOR),
+        (0.0, 2.0, 0.0, 2.0 * dataset.VALID_MAX_FACTOR),
+    ]
+    with pytest.raises(ValueError, match="negative"):
+        dataset.features(("a", "b"), -X)
+
+
+def test_split_is_stratified_and_reproducible() -> None:
+    data = dataset.load_dataset()
+    assert data.X.shape == (569, 30)
+    assert data.target_names == ("malignant", "benign")
+    first, again, other = (dataset.split_dataset(data, seed) for seed in (0, 0, 1))
+    assert np.array_equal(first.X_train, again.X_train)
+    assert not np.array_equal(first.X_train, other.X_train)
+    assert len(first.y_test) == 114
+    assert abs(first.y_train.mean() - data.y.mean()) < 0.01
+
+
+class _FixedProba:
+    """A stand-in fitted model returning given P(class 0 = malignant)."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, p_malignant: list[float]) -> None:
+        self.p = np.array(p_malignant)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.column_stack([self.p, 1 - self.p])
+
+
+def test_heldout_metrics_threshold_on_p_malignant_and_confusion_orientation() -> None:
+    model = _FixedProba([0.9, 0.5, 0.4, 0.1, 0.2])
+    y = np.array([0, 0, 0, 1, 1])  # three malignant, two benign
+    result = evaluation.evaluate_heldout(
+        model, np.zeros((5, 1)), y, class_names=("malignant", "benign"), positive_class="malignant", threshold=0.5
+    )
+    # 0.5 reaches the threshold -> malignant; 0.4 is a missed malignant
+    assert result.labels == ("malignant", "benign")
+    assert result.confusion == [[2, 1], [0, 2]]
+    assert result.metrics["accuracy"] == pytest.approx(0.8)
+    assert result.metrics["roc_auc"] == pytest.approx(1.0)
+    expected_brier = np.mean((np.array([0.9, 0.5, 0.4, 0.1, 0.2]) - np.array([1, 1, 1, 0, 0])) ** 2)
+    assert result.metrics["brier_score"] == pytest.approx(expected_brier)
+    assert result.report["malignant"]["recall"] == pytest.approx(2 / 3)
+    json.dumps(result.as_json())
+
+
+def test_cv_protocol_reproduces_the_logistic_regression_anchor() -> None:
+    data = dataset.load_dataset()
+    scores = evaluation.cross_validate_models({"LogisticRegression": LogisticRegression}, data.X, data.y, n_repeats=10)
+    summary = scores["LogisticRegression"].summary()
+    assert len(scores["LogisticRegression"].folds["accuracy"]) == 50
+    anchor = evaluation.ANCHORS["LogisticRegression"]
+    assert summary["accuracy"]["mean"] == pytest.approx(anchor["accuracy"], abs=5e-5)
+    assert summary["roc_auc"]["mean"] == pytest.approx(anchor["roc_auc"], abs=5e-5)
+    assert summary["log_loss"]["mean"] == pytest.approx(anchor["log_loss"], abs=5e-4)
+    assert summary["brier_score"]["mean"] == pytest.approx(anchor["brier_score"], abs=5e-5)
+
+
+def test_check_target_knows_which_way_is_better() -> None:
+    checks = evaluation.check_target({"accuracy": 0.98, "roc_auc": 0.99, "log_loss": 0.07, "brier_score": 0.02})
+    assert {name: check["passed"] for name, check in checks.items()} == {
+        "accuracy": True,
+        "roc_auc": False,
+        "log_loss": True,
+        "brier_score": False,
+    }
+
+
+def test_json_safe_params_expands_nested_estimators_readably() -> None:
+    params = json_safe_params(BaggingClassifier(LogisticRegression(C=np.float64(2.0)), n_estimators=3))
+    assert params["class"].endswith("BaggingClassifier")
+    assert params["params"]["n_estimators"] == 3
+    inner = params["params"]["estimator"]
+    assert inner["class"].endswith("LogisticRegression")
+    assert inner["params"]["C"] == 2.0
+    assert type(inner["params"]["C"]) is float
+    assert json.loads(json.dumps(params)) == params

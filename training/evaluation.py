@@ -1,0 +1,242 @@
+"""Metrics on the held-out rows, and the cross-validation protocol every compared model goes through."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    brier_score_loss,
+    classification_report,
+    confusion_matrix,
+    log_loss,
+    roc_auc_score,
+)
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+logger = logging.getLogger(__name__)
+
+METRICS: Final = ("accuracy", "roc_auc", "log_loss", "brier_score")
+"""The four figures every model is judged by, in report order. Lower is better for the last two."""
+
+LOWER_IS_BETTER: Final = frozenset({"log_loss", "brier_score"})
+
+_SCORERS: Final = {
+    "accuracy": "accuracy",
+    "roc_auc": "roc_auc",
+    "log_loss": "neg_log_loss",
+    "brier_score": "neg_brier_score",
+}
+
+ANCHORS: Final[dict[str, dict[str, float]]] = {
+    "LogisticRegression": {"accuracy": 0.9772, "roc_auc": 0.9947, "log_loss": 0.076, "brier_score": 0.0195},
+    "MLPClassifier": {"accuracy": 0.9749, "roc_auc": 0.9943, "log_loss": 0.082, "brier_score": 0.0198},
+    "seed": {"accuracy": 0.9668, "roc_auc": 0.9926, "log_loss": 0.161, "brier_score": 0.0298},
+}
+"""Reference CV means quoted by the issue (5-fold x 10 repeats, all 569 rows, scaler inside each fold)."""
+
+QUALITY_TARGET: Final[dict[str, float]] = {
+    "accuracy": 0.977,
+    "roc_auc": 0.995,
+    "log_loss": 0.075,
+    "brier_score": 0.019,
+}
+"""What the shipped model must reach: at least these for accuracy and AUC, at most these for the losses."""
+
+CV_SPLITS: Final = 5
+CV_RANDOM_STATE: Final = 0
+CV_N_JOBS: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """A fitted model's figures on the held-out rows; ``p_positive`` is P(positive class) for each row."""
+
+    metrics: dict[str, float]
+    confusion: list[list[int]]
+    labels: tuple[str, ...]
+    report: dict[str, Any]
+    report_text: str
+    p_positive: NDArray[np.float64]
+    y_positive: NDArray[np.bool_]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.metrics,
+            "n_rows": len(self.y_positive),
+            "confusion_matrix": {
+                "labels": list(self.labels),
+                "rows": "true",
+                "columns": "predicted",
+                "matrix": self.confusion,
+            },
+            "classification_report": self.report,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CVScores:
+    """Per-fold scores of one model (log loss and Brier as positive losses) and its wall time."""
+
+    folds: dict[str, NDArray[np.float64]]
+    seconds: float
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {name: {"mean": float(v.mean()), "std": float(v.std())} for name, v in self.folds.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The CV protocol's description and the scores of every model on the same folds."""
+
+    protocol: dict[str, Any]
+    scores: dict[str, CVScores]
+    heldout: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def evaluate_heldout(
+    model: Any,
+    X_test: NDArray[np.float64],
+    y_test: NDArray[np.int64],
+    *,
+    class_names: tuple[str, ...],
+    positive_class: str,
+    threshold: float,
+) -> HeldOut:
+    """Figures on already-scaled held-out rows; predicted positive when P(positive) >= ``threshold``.
+
+    ``class_names`` are the names of ``model.classes_``, in that order.
+    """
+    proba = np.asarray(model.predict_proba(X_test), dtype=np.float64)
+    column = class_names.index(positive_class)
+    positive_code = model.classes_[column]
+    p_positive = proba[:, column]
+    y_positive = np.asarray(y_test == positive_code)
+    predicted_positive = p_positive >= threshold
+    negative_class = next(name for name in class_names if name != positive_class)
+    labels = (positive_class, negative_class)
+    true_names = np.where(y_positive, positive_class, negative_class)
+    predicted_names = np.where(predicted_positive, positive_class, negative_class)
+    metrics = {
+        "accuracy": float(np.mean(predicted_positive == y_positive)),
+        "roc_auc": float(roc_auc_score(y_positive, p_positive)),
+        "log_loss": float(log_loss(y_test, proba, labels=model.classes_)),
+        "brier_score": float(brier_score_loss(y_positive, p_positive)),
+    }
+    report = classification_report(true_names, predicted_names, labels=list(labels), output_dict=True, zero_division=0)
+    report_text = classification_report(true_names, predicted_names, labels=list(labels), digits=4, zero_division=0)
+    matrix = confusion_matrix(true_names, predicted_names, labels=list(labels))
+    return HeldOut(
+        metrics=metrics,
+        confusion=[[int(cell) for cell in row] for row in matrix],
+        labels=labels,
+        report=_plain(report),
+        report_text=str(report_text),
+        p_positive=p_positive,
+        y_positive=y_positive,
+    )
+
+
+def cv_protocol(n_repeats: int) -> dict[str, Any]:
+    return {
+        "splitter": "RepeatedStratifiedKFold",
+        "n_splits": CV_SPLITS,
+        "n_repeats": n_repeats,
+        "random_state": CV_RANDOM_STATE,
+        "n_folds": CV_SPLITS * n_repeats,
+        "rows": "all",
+        "scaler": "StandardScaler fitted inside each fold (make_pipeline)",
+        "scoring": dict(_SCORERS),
+    }
+
+
+def cross_validate_models(
+    models: Mapping[str, Callable[[], Any]],
+    X: NDArray[np.float64],
+    y: NDArray[np.int64],
+    *,
+    n_repeats: int,
+    n_jobs: int = CV_N_JOBS,
+) -> dict[str, CVScores]:
+    """Every model, scaler inside each fold, on the same RepeatedStratifiedKFold folds.
+
+    Convergence warnings of the peers (scikit-learn's MLPClassifier stops at max_iter) are silenced here;
+    `fit_with_warnings` records them once so the report can say so.
+    """
+    splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
+    results: dict[str, CVScores] = {}
+    total = time.perf_counter()
+    for index, (name, factory) in enumerate(models.items(), start=1):
+        logger.info("cross-validating %s (%d/%d, %d folds)...", name, index, len(models), CV_SPLITS * n_repeats)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            raw = cross_validate(
+                make_pipeline(StandardScaler(), factory()),
+                X,
+                y,
+                cv=splitter,
+                scoring=dict(_SCORERS),
+                n_jobs=n_jobs,
+                error_score="raise",
+            )
+        seconds = time.perf_counter() - started
+        folds = {
+            metric: np.abs(np.asarray(raw[f"test_{metric}"], dtype=np.float64))
+            if metric in LOWER_IS_BETTER
+            else np.asarray(raw[f"test_{metric}"], dtype=np.float64)
+            for metric in METRICS
+        }
+        results[name] = CVScores(folds=folds, seconds=seconds)
+        logger.info(
+            "%s: accuracy %.4f, ROC AUC %.4f in %.1f s (elapsed %.1f s)",
+            name,
+            folds["accuracy"].mean(),
+            folds["roc_auc"].mean(),
+            seconds,
+            time.perf_counter() - total,
+        )
+    return results
+
+
+def fit_with_warnings(estimator: Any, X: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[Any, list[str]]:
+    """Fit ``estimator`` (a clone) and return it with the distinct convergence warnings it raised."""
+    fitted = clone(estimator)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fitted.fit(X, y)
+    messages = sorted({str(w.message).split(".")[0] for w in caught if issubclass(w.category, ConvergenceWarning)})
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fitted, messages
+
+
+def check_target(values: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+    """Pass/fail of each `QUALITY_TARGET` figure against ``values`` (CV means, or held-out figures)."""
+    checks: dict[str, dict[str, Any]] = {}
+    for metric, target in QUALITY_TARGET.items():
+        value = float(values[metric])
+        passed = value <= target if metric in LOWER_IS_BETTER else value >= target
+        checks[metric] = {"target": target, "value": value, "passed": passed}
+    return checks
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars in nested dicts -> Python numbers, so the value is JSON-safe."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,265 @@
+"""The human-readable side of a model directory: ``report.md``, its PNG plots, and the stdout summary."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from training.evaluation import ANCHORS, LOWER_IS_BETTER, METRICS, QUALITY_TARGET, Comparison, HeldOut
+from training.search import SearchResult
+
+REPORT_FILE: Final = "report.md"
+LOSS_PLOT_FILE: Final = "loss_curve.png"
+ROC_PLOT_FILE: Final = "roc_heldout.png"
+
+_TITLES: Final = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier_score": "Brier"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything the report shows. ``label`` names the shipped model in the tables."""
+
+    model_version: str
+    created_at: str
+    preset: str
+    label: str
+    seed: int
+    positive_class: str
+    decision_threshold: float
+    training_data: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    heldout: HeldOut
+    comparison: Comparison | None
+    target: dict[str, dict[str, Any]]
+    target_basis: str
+    search: SearchResult | None
+    notes: dict[str, list[str]]
+    plots: Sequence[str]
+
+
+def render_report(data: ReportData) -> str:
+    n_train, n_test = data.training_data["n_rows"], data.training_data["n_test_rows"]
+    lines = [
+        f"# Model {data.model_version}",
+        "",
+        f"- created: {data.created_at}",
+        f"- preset: `{data.preset}`, random_state {data.seed}",
+        f"- training rows: {n_train} of {n_train + n_test} (stratified split, seed "
+        f"{data.training_data['split_seed']}); held out: {n_test}",
+        f"- training data sha256: `{data.training_data['sha256']}`",
+        f"- decision: {data.positive_class} when P({data.positive_class}) >= {data.decision_threshold}",
+        "",
+        "## Quality target",
+        "",
+        f"Judged on {data.target_basis}.",
+        "",
+        "| metric | target | value | result |",
+        "|---|---|---|---|",
+    ]
+    for metric, check in data.target.items():
+        bound = "<=" if metric in LOWER_IS_BETTER else ">="
+        verdict = "pass" if check["passed"] else "**fail**"
+        lines.append(f"| {_TITLES[metric]} | {bound} {check['target']} | {check['value']:.4f} | {verdict} |")
+    lines += ["", "## Cross-validation on the same folds", ""]
+    if data.comparison is None:
+        lines.append("Skipped (`--cv-repeats 0`).")
+    else:
+        protocol = data.comparison.protocol
+        lines += [
+            f"{protocol['splitter']}(n_splits={protocol['n_splits']}, n_repeats={protocol['n_repeats']}, "
+            f"random_state={protocol['random_state']}) over all rows: {protocol['n_folds']} folds, "
+            "StandardScaler fitted inside each fold. Mean ± standard deviation over the folds.",
+            "",
+            _markdown_table(
+                ["model", *(_TITLES[m] for m in METRICS), "CV time"],
+                [
+                    [
+                        f"**{name}**" if name == data.label else name,
+                        *(f"{s['mean']:.4f} ± {s['std']:.4f}" for s in scores.summary().values()),
+                        f"{scores.seconds:.1f} s",
+                    ]
+                    for name, scores in data.comparison.scores.items()
+                ],
+            ),
+        ]
+    lines += [
+        "",
+        "Reference figures quoted by the issue (CV means, same protocol with 10 repeats), each followed by "
+        "the figure measured here when cross-validation ran:",
+        "",
+        _markdown_table(
+            ["model", *(_TITLES[m] for m in METRICS)],
+            [*_anchor_rows(data.comparison), ["quality target", *_target_cells()]],
+        ),
+        "",
+        "## Held-out rows",
+        "",
+    ]
+    heldout_rows = [[f"**{data.label}**", *(f"{data.heldout.metrics[m]:.4f}" for m in METRICS)]]
+    if data.comparison is not None:
+        heldout_rows += [
+            [name, *(f"{figures[m]:.4f}" for m in METRICS)] for name, figures in data.comparison.heldout.items()
+        ]
+    lines += [
+        _markdown_table(["model", *(_TITLES[m] for m in METRICS)], heldout_rows),
+        "",
+        f"Confusion matrix of {data.label} (rows: true class, columns: predicted class):",
+        "",
+        _markdown_table(
+            ["", *(f"predicted {label}" for label in data.heldout.labels)],
+            [
+                [f"true {label}", *(str(cell) for cell in row)]
+                for label, row in zip(data.heldout.labels, data.heldout.confusion, strict=True)
+            ],
+        ),
+        "",
+        "Classification report:",
+        "",
+        "```",
+        data.heldout.report_text.rstrip(),
+        "```",
+    ]
+    if data.notes:
+        lines += ["", "## Notes", ""]
+        lines += [
+            f"- {name}, fitted on the training rows: {message} (ConvergenceWarning; silenced during "
+            "cross-validation and grid search)"
+            for name, messages in data.notes.items()
+            for message in messages
+        ]
+    if data.search is not None:
+        lines += ["", "## Grid search", "", *search_lines(data.search, markdown=True)]
+    lines += ["", "## Hyperparameters", "", "```json", json.dumps(data.hyperparameters, indent=2), "```"]
+    if data.plots:
+        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in data.plots]
+    return "\n".join(lines) + "\n"
+
+
+def _target_cells() -> list[str]:
+    return [f"{'<=' if m in LOWER_IS_BETTER else '>='} {QUALITY_TARGET[m]}" for m in METRICS]
+
+
+def _anchor_rows(comparison: Comparison | None) -> list[list[str]]:
+    rows = []
+    for name, anchor in ANCHORS.items():
+        rows.append([f"{name} (quoted)", *(f"{anchor[m]}" for m in METRICS)])
+        if comparison is not None and name in comparison.scores:
+            summary = comparison.scores[name].summary()
+            folds = comparison.protocol["n_folds"]
+            rows.append([f"{name} (here, {folds} folds)", *(f"{summary[m]['mean']:.4f}" for m in METRICS)])
+    return rows
+
+
+def search_lines(search: SearchResult, *, markdown: bool, top: int = 10) -> list[str]:
+    """The ranked candidates, best first, as a markdown or plain-text table."""
+    header = ["rank", "params", *(_TITLES[m] for m in METRICS)]
+    rows = [
+        [
+            str(c.rank),
+            json.dumps(c.params, default=str, sort_keys=True).replace("|", "\\|" if markdown else "|"),
+            *(f"{c.scores[m][0]:.4f} ± {c.scores[m][1]:.4f}" for m in METRICS),
+        ]
+        for c in search.candidates[:top]
+    ]
+    intro = (
+        f"{len(search.candidates)} candidates, {search.n_splits}-fold stratified CV on the training rows, "
+        f"ranked by log loss, {search.seconds:.1f} s. Best: {json.dumps(search.best_params, default=str)}"
+    )
+    table = _markdown_table(header, rows) if markdown else _text_table(header, rows)
+    return [intro, "", table]
+
+
+def summary_table(data: ReportData) -> str:
+    """Plain-text table for stdout: CV mean ± std of every compared model, then the held-out figures."""
+    header = ["model", *(_TITLES[m] for m in METRICS)]
+    blocks = []
+    if data.comparison is not None:
+        rows = [
+            [name, *(f"{s['mean']:.4f} ± {s['std']:.4f}" for s in scores.summary().values())]
+            for name, scores in data.comparison.scores.items()
+        ]
+        blocks.append(f"cross-validation ({data.comparison.protocol['n_folds']} folds)\n" + _text_table(header, rows))
+    rows = [[data.label, *(f"{data.heldout.metrics[m]:.4f}" for m in METRICS)]]
+    if data.comparison is not None:
+        rows += [[name, *(f"{f[m]:.4f}" for m in METRICS)] for name, f in data.comparison.heldout.items()]
+    blocks.append(f"held-out rows ({len(data.heldout.y_positive)})\n" + _text_table(header, rows))
+    verdicts = ", ".join(f"{_TITLES[m]} {'pass' if c['passed'] else 'FAIL'}" for m, c in data.target.items())
+    blocks.append(f"quality target on {data.target_basis}: {verdicts}")
+    return "\n\n".join(blocks)
+
+
+def matplotlib_available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def loss_curves(model: Any) -> list[list[float]]:
+    """The fitted model's loss curve, or one per ensemble member (``estimators_``), if it records them."""
+    curve = getattr(model, "loss_curve_", None)
+    if curve is not None:
+        return [[float(v) for v in curve]]
+    members = getattr(model, "estimators_", None) or []
+    return [[float(v) for v in m.loss_curve_] for m in members if getattr(m, "loss_curve_", None) is not None]
+
+
+def plot_loss_curves(curves: list[list[float]], title: str) -> bytes:
+    figure, axes = _figure()
+    for index, curve in enumerate(curves, start=1):
+        axes.plot(np.arange(1, len(curve) + 1), curve, label=f"member {index}" if len(curves) > 1 else None)
+    axes.set(xlabel="epoch", ylabel="training loss", title=title, yscale="log")
+    if len(curves) > 1:
+        axes.legend()
+    return _png(figure)
+
+
+def plot_roc(heldout: HeldOut, positive_class: str, title: str) -> bytes:
+    fpr, tpr, _ = roc_curve(heldout.y_positive, heldout.p_positive)
+    figure, axes = _figure()
+    axes.plot(fpr, tpr, label=f"AUC {heldout.metrics['roc_auc']:.4f}")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axes.set(
+        xlabel="false positive rate",
+        ylabel=f"true positive rate ({positive_class})",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
+    axes.legend(loc="lower right")
+    return _png(figure)
+
+
+def _figure() -> tuple[Any, Any]:
+    import matplotlib  # noqa: PLC0415 - optional dependency, imported only when plotting
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    figure = Figure(figsize=(6, 4), dpi=100)
+    return figure, figure.add_subplot()
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
