@@ -1,0 +1,210 @@
+"""Request bodies of /predict to a float64 matrix: strict validation in one pass, precise errors otherwise.
+
+Accepted bodies (feature names, order and ranges come from the manifest):
+
+* one record, keyed by feature name: ``{"mean_radius": 17.99, ...}``
+* one record as an array in the data set's order: ``[17.99, 10.38, ...]``
+* a batch of records, all in one of those forms: ``{"instances": [record, ...]}`` (KServe v1)
+
+Valid bodies take a fast path: orjson parses, and a few C-speed checks on the raw bytes prove that what it
+parsed is exactly what strict validation would accept (numbers only, no duplicate keys), then NumPy checks the
+shape and the valid ranges. Anything the fast path does not prove valid goes through the pydantic
+validators built from the manifest, which either accept it or name every offending field
+(``service.problems``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import pydantic_core
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from neuralnet.artifacts import Manifest
+from service.errors import ErrorDetail, InvalidEncodingError, InvalidInputError, MalformedBodyError, TooManyRowsError
+from service.problems import FORMS, MAX_DETAILS, ProblemReporter, duplicate_key_details, kind_of, summary
+from service.schemas import BATCH_KEY, RequestSchemas
+
+_BOM: Final = b"\xef\xbb\xbf"
+_NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"
+"""Bytes an array-form body may consist of, besides the batch wrapper: no strings, literals or objects."""
+_LITERALS: Final = (b"true", b"false", b"null")
+_SMALL_BATCH: Final = 8
+"""Up to this many rows, values are checked in Python; above it, on the raw bytes and with NumPy."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRequest:
+    """The validated rows as a C-contiguous float64 ``(n_rows, n_features)`` matrix."""
+
+    matrix: NDArray[np.float64]
+    batch: bool
+
+
+class RequestDecoder:
+    """Built once per model; ``decode`` is safe to call from many threads at once."""
+
+    def __init__(self, manifest: Manifest, schemas: RequestSchemas, max_batch_rows: int) -> None:
+        self._schemas = schemas
+        self._max_rows = max_batch_rows
+        self._names = tuple(feature.api_name for feature in manifest.features)
+        self._n = len(self._names)
+        self._name_set = frozenset(self._names)
+        getter = itemgetter(*self._names)
+        self._row_values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            getter if self._n > 1 else (lambda row: (getter(row),))
+        )
+        self._low = np.array([feature.valid_min for feature in manifest.features], dtype=np.float64)
+        self._high = np.array([feature.valid_max for feature in manifest.features], dtype=np.float64)
+        self._low_list, self._high_list = self._low.tolist(), self._high.tolist()
+        # The fast path proves "numbers only" by the absence of JSON literals, so no name may contain one.
+        self._named_fast_path = not any(literal.decode() in name for name in self._names for literal in _LITERALS)
+        self._batch_leftover = b'{"%s":}' % BATCH_KEY.encode()
+        self._batch_leftover = self._batch_leftover.translate(None, _NUMERIC)
+        self._problems = ProblemReporter(manifest, max_batch_rows)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self._names
+
+    def decode(self, body: bytes) -> DecodedRequest:
+        """Validate ``body``; raise a 4xx ``ServiceError`` that names every offending field otherwise."""
+        if body.startswith(_BOM):  # RFC 8259 lets parsers ignore a byte order mark
+            body = body[len(_BOM) :]
+        decoded = self._fast(body)
+        return decoded if decoded is not None else self._slow(body)
+
+    # The fast path: returns None whenever it cannot prove the body valid ---------------------------------
+
+    def _fast(self, body: bytes) -> DecodedRequest | None:
+        try:
+            document = orjson.loads(body)  # rejects NaN, Infinity, 1e309, invalid UTF-8
+        except orjson.JSONDecodeError:
+            return None
+        batch = False
+        rows: Any
+        if type(document) is dict and BATCH_KEY in document:
+            rows = document[BATCH_KEY]
+            if len(document) != 1 or type(rows) is not list or not 0 < len(rows) <= self._max_rows:
+                return None
+            batch = True
+        elif type(document) in (dict, list):
+            rows = [document]
+        else:
+            return None
+        n_rows = len(rows)
+        if type(rows[0]) is list:
+            if any(type(row) is not list for row in rows):
+                return None
+            keys = 0
+        elif type(rows[0]) is dict and self._named_fast_path:
+            names = self._name_set
+            if any(type(row) is not dict or row.keys() != names for row in rows):
+                return None
+            rows = list(map(self._row_values, rows))
+            keys = n_rows * self._n
+        else:
+            return None
+        # Every string token must be a key (the parsers keep the last of duplicate keys, silently):
+        # more quotes than keys means a duplicate key or a string where a number belongs.
+        if body.count(b'"') != 2 * (keys + batch):
+            return None
+        try:
+            if n_rows <= _SMALL_BATCH:
+                return self._small(rows, batch)
+            # Numbers only, proved on the raw bytes at C speed: no true, false, null, nested objects.
+            if keys == 0:
+                if body.translate(None, _NUMERIC) != (self._batch_leftover if batch else b""):
+                    return None
+            elif any(literal in body for literal in _LITERALS):
+                return None
+            matrix = np.array(rows, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):  # ragged, nested, or not numbers
+            return None
+        if matrix.shape != (n_rows, self._n) or not ((matrix >= self._low) & (matrix <= self._high)).all():
+            return None
+        return DecodedRequest(matrix=matrix, batch=batch)
+
+    def _small(self, rows: list[Any], batch: bool) -> DecodedRequest | None:
+        """Type and range checks in plain Python, cheaper than NumPy's per-call cost for a few rows."""
+        n_features, low, high = self._n, self._low_list, self._high_list
+        for values in rows:
+            if len(values) != n_features:
+                return None
+            for value, smallest, largest in zip(values, low, high, strict=True):
+                kind = type(value)
+                if (kind is not float and kind is not int) or not smallest <= value <= largest:
+                    return None
+        return DecodedRequest(matrix=np.array(rows, dtype=np.float64), batch=batch)
+
+    # The slow path: full validation with pydantic, and errors that name the field -----------------------
+
+    def _slow(self, body: bytes) -> DecodedRequest:
+        try:
+            document = pydantic_core.from_json(body, allow_inf_nan=True)
+        except ValueError as error:
+            if not _is_utf8(body):
+                raise InvalidEncodingError("the request body is not valid UTF-8") from None
+            raise MalformedBodyError(f"the request body is not valid JSON: {_json_reason(error)}") from None
+
+        batch, array_form = False, False
+        if isinstance(document, dict) and BATCH_KEY in document:
+            batch = True
+            rows = document[BATCH_KEY]
+            if isinstance(rows, list):
+                if len(rows) > self._max_rows:
+                    raise TooManyRowsError(
+                        f"the batch has {len(rows)} records; the limit is {self._max_rows} per request",
+                        [ErrorDetail((BATCH_KEY,), f"at most {self._max_rows} records", "too_many_rows")],
+                    )
+                array_form = bool(rows) and isinstance(rows[0], list)
+            adapter = self._schemas.array_batch if array_form else self._schemas.named_batch
+        elif isinstance(document, list):
+            array_form = True
+            adapter = self._schemas.array_record
+        elif isinstance(document, dict):
+            adapter = self._schemas.named_record
+        else:
+            raise InvalidInputError(
+                "invalid input: 1 problem",
+                [ErrorDetail((), f"expected {FORMS}, got {kind_of(document)}", "body_type")],
+            )
+
+        try:
+            value = adapter.validate_json(body)
+        except ValidationError as error:
+            details = self._problems.describe(error, batch=batch, array_form=array_form)
+            raise InvalidInputError(summary(len(details)), details[:MAX_DETAILS]) from None
+
+        duplicates = duplicate_key_details(body)
+        if duplicates:
+            raise InvalidInputError(summary(len(duplicates)), duplicates[:MAX_DETAILS])
+
+        records = value.instances if batch else [value]
+        if array_form:
+            matrix = np.array(records, dtype=np.float64)
+        else:
+            matrix = np.array([self._row_values(record.model_dump()) for record in records], dtype=np.float64)
+        return DecodedRequest(matrix=np.ascontiguousarray(matrix), batch=batch)
+
+
+_JSON_POSITION = re.compile(r"^Invalid JSON: ")
+
+
+def _json_reason(error: ValueError) -> str:
+    return _JSON_POSITION.sub("", str(error))[:200]
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per concern. They translate HTTP and delegate to the served model."""

@@ -1,0 +1,111 @@
+"""The model runtime: loads a verified model directory and turns a feature matrix into predictions.
+
+It knows nothing about HTTP or JSON; the routes translate requests into matrices and delegate here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuralnet.artifacts import IncompatibleArtifactError, Manifest, load_model_dir
+from neuralnet.inference import ProbabilityModel as LeanProbabilityModel
+from service.errors import PredictionFailedError
+
+
+class ProbabilityModel(Protocol):
+    """Anything that maps a float64 ``(n, n_features)`` matrix to ``(n, n_classes)`` probabilities."""
+
+    def predict_proba(self, X: NDArray[np.float64], /) -> NDArray[np.float64]: ...
+
+
+def probability_model(scaler: Any, model: Any) -> ProbabilityModel:
+    """The core package's lean inference path: equal to ``make_pipeline(scaler, model).predict_proba``
+    without scikit-learn's per-call input checks (the service has validated the matrix already)."""
+    try:
+        return LeanProbabilityModel.from_fitted(scaler, model)
+    except (TypeError, ValueError) as error:
+        raise IncompatibleArtifactError(f"the artifacts cannot be served: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Row-aligned outputs: class probabilities in the manifest's class order and the index of each label."""
+
+    probabilities: NDArray[np.float64]
+    label_indices: NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRuntime:
+    """A loaded, verified model and what the manifest says about it. Immutable: reloading builds a new one."""
+
+    directory: Path
+    manifest: Manifest
+    model: ProbabilityModel
+    valid_min: NDArray[np.float64]
+    valid_max: NDArray[np.float64]
+
+    @classmethod
+    def load(cls, directory: Path) -> ModelRuntime:
+        """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, incompatible)."""
+        loaded = load_model_dir(Path(directory))
+        manifest = loaded.manifest
+        runtime = cls(
+            directory=loaded.directory,
+            manifest=manifest,
+            model=probability_model(loaded.scaler, loaded.model),
+            valid_min=np.array([f.valid_min for f in manifest.features], dtype=np.float64),
+            valid_max=np.array([f.valid_max for f in manifest.features], dtype=np.float64),
+        )
+        runtime._self_test()
+        return runtime
+
+    @property
+    def version(self) -> str:
+        return self.manifest.model_version
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.manifest.classes
+
+    @property
+    def n_features(self) -> int:
+        return len(self.manifest.features)
+
+    def predict(self, X: NDArray[np.float64]) -> Prediction:
+        """Probabilities and labels for the rows of ``X`` (already validated), in one vectorised pass.
+
+        The label is the positive class when its probability reaches the manifest's decision threshold,
+        otherwise the most probable of the other classes.
+        """
+        try:
+            probabilities = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        except Exception as error:
+            raise PredictionFailedError(f"the model failed to predict: {type(error).__name__}") from error
+        n_classes = len(self.manifest.classes)
+        if probabilities.shape != (X.shape[0], n_classes) or not np.isfinite(probabilities).all():
+            raise PredictionFailedError("the model returned probabilities of the wrong shape or non-finite values")
+        positive = self.manifest.positive_class_index
+        is_positive = probabilities[:, positive] >= self.manifest.decision_threshold
+        if n_classes == 2:
+            others = np.full(X.shape[0], 1 - positive, dtype=np.intp)
+        else:
+            masked = probabilities.copy()
+            masked[:, positive] = -np.inf
+            others = masked.argmax(axis=1)
+        label_indices = np.where(is_positive, positive, others).astype(np.intp, copy=False)
+        return Prediction(probabilities=probabilities, label_indices=label_indices)
+
+    def _self_test(self) -> None:
+        """Predict one in-range row, so that a model that cannot predict fails at load, not on a request."""
+        features = self.manifest.features
+        row = np.array([[(f.training_min + f.training_max) / 2 for f in features]], dtype=np.float64)
+        try:
+            self.predict(row)
+        except PredictionFailedError as error:
+            raise IncompatibleArtifactError(f"the model in {self.directory} cannot predict: {error}") from None

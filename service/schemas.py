@@ -1,0 +1,212 @@
+"""Request and response shapes. The fixed ones are plain models; the feature-dependent ones are built once
+per model from its manifest, so that feature names, their order and their valid ranges live only there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, create_model
+
+from neuralnet.artifacts import Feature, Manifest
+
+BATCH_KEY = "instances"
+"""The batch form's only key (KServe v1): ``{"instances": [record, ...]}``."""
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+# Fixed shapes (documentation of the JSON the routes write by hand for speed) ------------------------------
+
+
+class ErrorDetailModel(BaseModel):
+    loc: list[str | int] = Field(description="Path to the offending part of the request body.")
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code, e.g. 'invalid_input'.")
+    message: str
+    details: list[ErrorDetailModel]
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorInfo
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    model_loaded: bool
+    model_version: str | None
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+
+
+class FeatureInfo(BaseModel):
+    name: str = Field(description="Key in the named form of a record.")
+    position: int = Field(description="Index in the array form of a record.")
+    dataset_name: str = Field(description="Name in scikit-learn's load_breast_cancer.")
+    valid_min: float
+    valid_max: float
+    training_min: float
+    training_max: float
+
+
+class Limits(BaseModel):
+    max_batch_rows: int
+    max_body_bytes: int
+
+
+class MetadataResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    created_at: str
+    preset: str
+    classes: list[str] = Field(description="Class names, in the order of the probabilities.")
+    positive_class: str
+    decision_threshold: float = Field(description="The label is the positive class when its probability reaches it.")
+    features: list[FeatureInfo] = Field(description="In the order of the array form.")
+    metrics: dict[str, Any] = Field(description="Training and held-out evaluation metrics.")
+    artifacts: dict[str, str] = Field(description="SHA-256 of every file of the model directory.")
+    library_versions: dict[str, str]
+    training_data: dict[str, Any]
+    limits: Limits
+
+
+# Shapes built from a manifest --------------------------------------------------------------------------
+
+
+def probability_key(positive_class: str) -> str:
+    """Response key of the positive class's probability, e.g. ``probability_malignant``."""
+    return "probability_" + re.sub(r"\W+", "_", positive_class).strip("_").lower()
+
+
+def _feature_type(feature: Feature) -> Any:
+    return Annotated[
+        float,
+        Strict(),
+        Field(
+            ge=feature.valid_min,
+            le=feature.valid_max,
+            allow_inf_nan=False,
+            description=(
+                f"{feature.name} (valid {feature.valid_min:g} to {feature.valid_max:g}; "
+                f"training range {feature.training_min:g} to {feature.training_max:g})"
+            ),
+        ),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSchemas:
+    """Validators and JSON schemas of the /predict request forms and response for one manifest."""
+
+    named_record: TypeAdapter[Any]
+    array_record: TypeAdapter[Any]
+    named_batch: TypeAdapter[Any]
+    array_batch: TypeAdapter[Any]
+    prediction: TypeAdapter[Any]
+    prediction_batch: TypeAdapter[Any]
+
+    def openapi_components(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """``(request body schema, 200 response schema, component schemas)`` with component refs."""
+        keyed = [
+            ("NamedRecord", self.named_record),
+            ("ArrayRecord", self.array_record),
+            ("NamedBatch", self.named_batch),
+            ("ArrayBatch", self.array_batch),
+            ("Prediction", self.prediction),
+            ("PredictionBatch", self.prediction_batch),
+        ]
+        schemas, definitions = TypeAdapter.json_schemas(
+            [(key, "validation", adapter) for key, adapter in keyed],
+            ref_template="#/components/schemas/{model}",
+        )
+        components: dict[str, Any] = dict(definitions.get("$defs", {}))
+        components["ArrayRecord"] = schemas[("ArrayRecord", "validation")]
+        request = {
+            "anyOf": [
+                {"$ref": f"#/components/schemas/{key}"}
+                for key in ("NamedRecord", "ArrayRecord", "NamedBatch", "ArrayBatch")
+            ]
+        }
+        response = {
+            "anyOf": [{"$ref": "#/components/schemas/Prediction"}, {"$ref": "#/components/schemas/PredictionBatch"}]
+        }
+        return request, response, components
+
+
+def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSchemas:
+    features = manifest.features
+    feature_fields: dict[str, Any] = {feature.api_name: (_feature_type(feature), ...) for feature in features}
+    named: Any = create_model(
+        "NamedRecord", __config__=_STRICT, __doc__="One record keyed by the snake_case feature names.", **feature_fields
+    )
+    array_items: Any = tuple(_feature_type(feature) for feature in features)
+    array_type: Any = Annotated[
+        tuple[array_items],
+        Field(
+            title="ArrayRecord",
+            description=f"One record as {len(features)} numbers in the data set's feature order (see /metadata).",
+            strict=True,
+        ),
+    ]
+    rows = Field(
+        min_length=1,
+        max_length=max_batch_rows,
+        description=f"1 to {max_batch_rows} records, all in the same form; predicted in one pass.",
+    )
+    named_batch_fields: dict[str, Any] = {BATCH_KEY: (Annotated[list[named], rows], ...)}
+    named_batch: Any = create_model(
+        "NamedBatch", __config__=_STRICT, __doc__="A batch of named records (KServe v1).", **named_batch_fields
+    )
+    array_batch_fields: dict[str, Any] = {BATCH_KEY: (Annotated[list[array_type], rows], ...)}
+    array_batch: Any = create_model(
+        "ArrayBatch", __config__=_STRICT, __doc__="A batch of array records (KServe v1).", **array_batch_fields
+    )
+    class_fields: dict[str, Any] = {
+        f"class_{index}": (Annotated[float, Field(ge=0, le=1, alias=name)], ...)
+        for index, name in enumerate(manifest.classes)
+    }
+    class_probabilities: Any = create_model(
+        "ClassProbabilities", __doc__="Probability of each class, by class name.", **class_fields
+    )
+    label_type: Any = Literal[manifest.classes]
+    prediction_fields: dict[str, Any] = {
+        "label": (label_type, Field(description="Predicted class.")),
+        "positive": (
+            float,
+            Field(
+                ge=0,
+                le=1,
+                alias=probability_key(manifest.positive_class),
+                description=f"Probability of {manifest.positive_class}.",
+            ),
+        ),
+        "probabilities": (class_probabilities, ...),
+    }
+    prediction_item: Any = create_model("BatchPrediction", **prediction_fields)
+    version_field: dict[str, Any] = {"model_version": (str, Field(description="Version of the model that answered."))}
+    prediction: Any = create_model("Prediction", **prediction_fields, **version_field)
+    batch_fields: dict[str, Any] = {
+        "predictions": (list[prediction_item], Field(description="One per record, in request order.")),
+        **version_field,
+    }
+    prediction_batch: Any = create_model("PredictionBatch", **batch_fields)
+    return RequestSchemas(
+        named_record=TypeAdapter(named),
+        array_record=TypeAdapter(array_type),
+        named_batch=TypeAdapter(named_batch),
+        array_batch=TypeAdapter(array_batch),
+        prediction=TypeAdapter(prediction),
+        prediction_batch=TypeAdapter(prediction_batch),
+    )

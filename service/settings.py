@@ -1,0 +1,78 @@
+"""Service settings, read from environment variables (no prefix) once, and the dependency that hands them out."""
+
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment variables use the upper-case field name, e.g. ``MODEL_DIR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    model_dir: Path = Field(
+        default=Path("models/latest"), description="Model directory to serve (written by the trainer)."
+    )
+    max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows one /predict request may carry.")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger bodies get 413 (chunked ones too).",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Level of the JSON log lines on stderr.")
+    access_log: bool = Field(default=True, description="Write one JSON access-log line per request.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, /predict requires it in 'X-API-Key' or 'Authorization: Bearer'.",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Origins allowed by CORS, comma-separated; empty turns CORS off."
+    )
+    instance_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Sent in the X-Instance header of every response; defaults to the host name.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings from the environment, read once per process (entry points only; tests build their own)."""
+    return Settings()
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings the running app was created with. Tests may override this dependency."""
+    settings: Settings = request.app.state.context.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

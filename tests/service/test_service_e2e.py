@@ -1,0 +1,180 @@
+"""The real server process (``python -m service``) on a free local port, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE_VARIABLES = ("MODEL_DIR", "MAX_BATCH_ROWS", "MAX_BODY_BYTES", "LOG_LEVEL", "ACCESS_LOG", "API_KEY",
+                     "CORS_ORIGINS", "INSTANCE_NAME", "PROMETHEUS_MULTIPROC_DIR")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log: Path, seconds_to_answer: float) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.log = log
+        self.seconds_to_answer = seconds_to_answer
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+@contextmanager
+def running(tmp_path: Path, model_dir: Path, *args: str, wait_for: str = "/ready", **env: str) -> Iterator[Server]:
+    """Start the server, wait until ``wait_for`` answers 200, and always stop it afterwards."""
+    port = free_port()
+    log = tmp_path / f"server-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES} | env
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "service", "--port", str(port), "--model-dir", str(model_dir), *args]
+    started = time.perf_counter()
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=stderr, stderr=stderr)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+            if time.perf_counter() - started > 30:
+                pytest.fail(f"the server did not answer {wait_for} within 30 s:\n{log.read_text()}")
+            try:
+                if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        yield Server(process, base_url, log, time.perf_counter() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_the_server_starts_predicts_and_logs_json(
+    tmp_path: Path,
+    model_dir: Path,
+    data_rows: NDArray[np.float64],
+    as_named: Callable[[Any], dict[str, Any]],
+    offline_proba: NDArray[np.float64],
+) -> None:
+    with (
+        running(tmp_path, model_dir, INSTANCE_NAME="replica-e2e") as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        single = http.post("/predict", json=as_named(data_rows[0]), headers={"X-Request-ID": "e2e-1"})
+        assert single.status_code == 200
+        assert single.headers["x-instance"] == "replica-e2e"
+        assert single.headers["x-request-id"] == "e2e-1"
+        batch = http.post("/predict", json={"instances": data_rows.tolist()}).json()
+        served = [[p["probabilities"]["malignant"], p["probabilities"]["benign"]] for p in batch["predictions"]]
+        np.testing.assert_array_equal(served, offline_proba)
+        assert http.post("/predict", content=b"[NaN]", headers={"content-type": "application/json"}).status_code == 422
+        assert "http_requests_total" in http.get("/metrics").text
+        assert http.get("/docs").status_code == 200
+    assert server.process.returncode is not None
+    lines = server.log_lines()  # every line is JSON (json.loads would have raised)
+    access = [line for line in lines if line["logger"] == "service.access"]
+    assert any(
+        line["request_id"] == "e2e-1" and line["route"] == "/predict" and line["status"] == 200 for line in access
+    )
+    assert any(line.get("event") == "model_loaded" for line in lines)
+    assert server.seconds_to_answer < 15
+
+
+def test_a_chunked_body_over_the_limit_gets_413_without_being_read_to_the_end(tmp_path: Path, model_dir: Path) -> None:
+    with running(tmp_path, model_dir, MAX_BODY_BYTES="2048") as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"[" + b"1," * 511 + b"1"  # 1,024 bytes; three of them pass the 2,048-byte limit
+            for _ in range(3):
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            # No terminating chunk: the server must answer without waiting for the rest of the body.
+            response = _read_response(connection)
+        assert response.startswith(b"HTTP/1.1 413"), response[:200]
+        assert b'"payload_too_large"' in response
+
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000\r\n\r\n["
+            )
+            response = _read_response(connection)
+        assert response.startswith(b"HTTP/1.1 413"), response[:200]
+
+
+def _read_response(connection: socket.socket) -> bytes:
+    received = b""
+    while b"\r\n\r\n" not in received or not received.rstrip().endswith(b"}"):
+        data = connection.recv(65536)
+        if not data:
+            break
+        received += data
+    return received
+
+
+def test_a_missing_model_gives_a_live_but_unready_server(tmp_path: Path) -> None:
+    with (
+        running(tmp_path, tmp_path / "no-such-model", wait_for="/health") as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        assert http.get("/health").json()["model_loaded"] is False
+        ready = http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["error"]["details"][0]["type"] == "missing"
+        assert http.post("/predict", json=[1.0]).status_code == 503
+        assert server.process.poll() is None  # still running: no crash loop
+    lines = server.log_lines()
+    failures = [line for line in lines if line.get("event") == "model_load_failed"]
+    assert len(failures) == 1
+    assert "exception" not in failures[0]
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_two_workers_share_the_port_and_aggregate_their_metrics(
+    tmp_path: Path, model_dir: Path, data_rows: NDArray[np.float64]
+) -> None:
+    with (
+        running(tmp_path, model_dir, "--workers", "2", INSTANCE_NAME="pool") as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        for _ in range(10):
+            # Each request on a new connection, so that both workers get some.
+            response = httpx.post(server.base_url + "/predict", json=data_rows[0].tolist())
+            assert response.status_code == 200
+            assert response.headers["x-instance"] == "pool"
+        metrics = http.get("/metrics").text
+        total = sum(
+            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("predictions_total{")
+        )
+        assert total == 10

@@ -1,0 +1,70 @@
+"""GET /metrics: counters and histograms move with the traffic, in a registry per app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0.0 when absent."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if match is None or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if found == labels:
+            return float(match.group(3))
+    return 0.0
+
+
+def test_metrics_count_requests_latency_and_predictions(
+    make_client: Callable[..., TestClient], data_rows: NDArray[np.float64], offline_proba: NDArray[np.float64]
+) -> None:
+    client = make_client()
+    before = client.get("/metrics").text
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+    assert sample(before, "model_ready") == 1.0
+    assert sample(before, "predictions_total", label="malignant") == 0.0
+
+    client.post("/predict", json={"instances": data_rows[:100].tolist()})
+    client.post("/predict", json=data_rows[0].tolist())
+    client.post("/predict", json=[1.0])
+    client.get("/no/such/path")
+
+    after = client.get("/metrics").text
+    malignant = int((offline_proba[:100, 0] >= 0.5).sum()) + int(offline_proba[0, 0] >= 0.5)
+    assert sample(after, "predictions_total", label="malignant") == malignant
+    assert sample(after, "predictions_total", label="benign") == 101 - malignant
+    assert sample(after, "http_requests_total", method="POST", route="/predict", status="200") == 2
+    assert sample(after, "http_requests_total", method="POST", route="/predict", status="422") == 1
+    assert sample(after, "http_requests_total", method="GET", route="<unmatched>", status="404") == 1
+    assert sample(after, "http_request_duration_seconds_count", method="POST", route="/predict", status="200") == 2
+    assert (
+        sample(after, "http_request_duration_seconds_bucket", method="POST", route="/predict", status="200", le="+Inf")
+        == 2
+    )
+    assert sample(after, "prediction_batch_rows_count") == 2
+    assert sample(after, "prediction_batch_rows_sum") == 101
+    assert "/no/such/path" not in after  # unknown paths never become label values
+
+
+def test_each_app_has_its_own_registry(make_client: Callable[..., TestClient], data_rows: NDArray[np.float64]) -> None:
+    first, second = make_client(), make_client()
+    first.post("/predict", json=data_rows[0].tolist())
+    assert sample(first.get("/metrics").text, "http_requests_total", method="POST", route="/predict", status="200") == 1
+    assert (
+        sample(second.get("/metrics").text, "http_requests_total", method="POST", route="/predict", status="200") == 0
+    )
+
+
+def test_model_info_names_the_version(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    version = client.get("/ready").json()["model_version"]
+    assert sample(client.get("/metrics").text, "model_info", model_version=version) == 1.0

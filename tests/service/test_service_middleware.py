@@ -1,0 +1,155 @@
+"""Request id, instance header, access log, the last-resort 500, and CORS."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+from service import create_app
+from service.logging_config import ACCESS_LOGGER, JSONFormatter
+from service.settings import Settings
+
+INSTANCE = "test-instance"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("GET", "/health", None), ("POST", "/predict", b"[1]"), ("GET", "/nowhere", None), ("DELETE", "/ready", None)],
+)
+def test_every_response_names_the_instance_and_the_request(
+    client: TestClient, method: str, path: str, body: bytes | None
+) -> None:
+    response = client.request(method, path, content=body)
+    assert response.headers["x-instance"] == INSTANCE
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+def test_request_ids_are_unique(client: TestClient) -> None:
+    ids = {client.get("/health").headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20
+
+
+@pytest.mark.parametrize("request_id", ["abc-123", "3f2a9c1e-7d4b-4a5e-9f00-0123456789ab", "trace:span/1+x=y@z"])
+def test_a_sane_request_id_is_echoed(client: TestClient, request_id: str) -> None:
+    assert client.get("/health", headers={"X-Request-ID": request_id}).headers["x-request-id"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id", ["", "a" * 129, "has space", "semi;colon", 'quote"d', "-leading-dash", "ünï"], ids=repr
+)
+def test_an_insane_request_id_is_replaced(client: TestClient, request_id: str) -> None:
+    response = client.get("/health", headers={"X-Request-ID": request_id.encode()})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+def test_one_json_access_line_per_request(
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture, data_rows: NDArray[np.float64]
+) -> None:
+    client = make_client(access_log=True)
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        client.post("/predict", json=data_rows[0].tolist(), headers={"X-Request-ID": "req-1"})
+        client.get("/nowhere")
+    records = [record for record in caplog.records if record.name == ACCESS_LOGGER]
+    assert len(records) == 2
+    first = json.loads(JSONFormatter().format(records[0]))
+    assert first["request_id"] == "req-1"
+    assert first["method"] == "POST"
+    assert first["route"] == "/predict"
+    assert first["status"] == 200
+    assert 0 < first["latency_ms"] < 5_000
+    assert {"time", "level", "logger", "message"} <= set(first)
+    second = json.loads(JSONFormatter().format(records[1]))
+    assert (second["route"], second["path"], second["status"]) == ("<unmatched>", "/nowhere", 404)
+
+
+def test_access_log_can_be_turned_off(make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture) -> None:
+    client = make_client(access_log=False)
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        client.get("/health")
+    assert not [record for record in caplog.records if record.name == ACCESS_LOGGER]
+
+
+def test_the_json_formatter_keeps_exceptions_on_one_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.getLogger("x").makeRecord("x", logging.ERROR, "f", 1, "failed %s", ("here",), None)
+        record.exc_info = sys.exc_info()
+    line = JSONFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["message"] == "failed here"
+    assert "ValueError: boom" in entry["exception"]
+
+
+def test_an_unexpected_error_is_a_json_500_without_traceback(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/explode")
+    async def explode() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR):
+        response = client.get("/explode", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal_error", "message": "internal server error", "details": []}}
+    assert "secret" not in response.text
+    assert response.headers["x-request-id"] == "boom-1"
+    assert response.headers["x-instance"] == INSTANCE
+    assert any("secret internals" in record.getMessage() for record in caplog.records)  # logged, not sent
+
+
+def test_the_catch_all_handler_is_installed(make_settings: Callable[..., Settings]) -> None:
+    assert Exception in create_app(make_settings()).exception_handlers
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    response = client.options(
+        "/predict", headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allows_the_configured_origins(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cors_origins=("https://app.example.org",))
+    preflight = client.options(
+        "/predict",
+        headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.org"
+    simple = client.get("/health", headers={"Origin": "https://app.example.org"})
+    assert simple.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+    other = client.get("/health", headers={"Origin": "https://evil.example.com"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_model_that_fails_to_predict_is_a_logged_json_500(
+    make_client: Callable[..., TestClient], data_rows: NDArray[np.float64], caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+            return np.full((len(X), 2), np.nan)
+
+    client = make_client()
+    slot = client.app.state.context.models  # type: ignore[attr-defined]
+    served = slot.served
+    slot._served = dataclasses.replace(served, runtime=dataclasses.replace(served.runtime, model=Broken()))
+    with caplog.at_level(logging.ERROR):
+        response = client.post("/predict", json=data_rows[0].tolist())
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "prediction_failed"
+    assert "NaN" not in response.text
+    assert any("prediction_failed" in record.getMessage() for record in caplog.records)
