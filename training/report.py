@@ -78,7 +78,7 @@ def render_report(data: ReportData) -> str:
             "StandardScaler fitted inside each fold. Mean ± standard deviation over the folds.",
             "",
             _markdown_table(
-                ["model", *(_TITLES[m] for m in METRICS), "CV time"],
+                ["model", *(_TITLES[m] for m in METRICS), "fit time (all folds)"],
                 [
                     [
                         f"**{name}**" if name == data.label else name,
