@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit
 
 Array = NDArray[np.float64]
 ActivationFunction = Callable[[Array], Array]
@@ -28,13 +27,20 @@ def identity_derivative(a: Array) -> Array:
 
 
 def sigmoid(z: Array) -> Array:
-    """Logistic function ``1 / (1 + exp(-z))``, computed by SciPy's ``expit``.
+    """Logistic function ``1 / (1 + exp(-z))``, evaluated as written, as SciPy's ``expit`` does.
 
-    The textbook formula overflows in ``exp`` for ``z < -709``; the stable rewrite
-    ``0.5 * (1 + tanh(z / 2))`` costs three passes and a ``tanh``, about 2.5x the time of this single
-    stable pass - and the sigmoid is most of the tutorial network's training time.
+    For ``z < -709.78``, ``exp(-z)`` overflows to ``inf`` and ``1 / (1 + inf)`` is exactly 0 (the true value
+    is below 1e-308), so that overflow is harmless and its warning is silenced. Elsewhere the result keeps
+    full relative precision in both tails: ``sigmoid(-40)`` is 4.2e-18, where ``0.5 * (1 + tanh(z / 2))``
+    rounds to 0; only ``z >= 36.74`` rounds to exactly 1. The piecewise form ``e / (1 + e)``, ``e = exp(z)``
+    for ``z < 0``, never overflows but can differ in the last bit, and the tutorial network (the ``"seed"``
+    preset) amplifies such bits into visibly different weights: this form reproduces it bit for bit.
     """
-    return expit(z)  # type: ignore[no-any-return]
+    a = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(a, out=a)
+    a += 1.0
+    return np.divide(1.0, a, out=a)
 
 
 def sigmoid_derivative(a: Array) -> Array:

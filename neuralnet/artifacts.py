@@ -1,10 +1,12 @@
 """The model directory: the one contract between the trainer that writes it and the service that reads it.
 
-A model directory holds the fitted scaler and network as joblib pickles, any report files, and
+A model directory holds the fitted scaler and network as joblib pickles, the same model as the plain
+arrays of :class:`~neuralnet.inference.ProbabilityModel` (``inference.npz``), any report files, and
 ``manifest.json``, which records what they are and the SHA-256 of every other file. Readers verify each
-hash *before* anything is unpickled (unpickling runs code) and unpickle the very bytes they verified.
-Writers build the directory beside its destination and rename it into place, so a reader never sees a
-half-written model.
+hash *before* anything is parsed and use the very bytes they verified: :func:`load_model_dir` unpickles
+the estimators (unpickling runs code; for offline use), :func:`load_inference_model` reads only the arrays,
+without unpickling and without importing scikit-learn (for the service). Writers build the directory
+beside its destination and rename it into place, so a reader never sees a half-written model.
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import joblib
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-FORMAT_VERSION: Final = 1
+from neuralnet.inference import ProbabilityModel
+
+FORMAT_VERSION: Final = 2
+"""Version 2 added ``inference.npz``; a reader refuses any other version with a message that says so."""
 MANIFEST_FILE: Final = "manifest.json"
 SCALER_FILE: Final = "scaler.joblib"
 MODEL_FILE: Final = "model.joblib"
+INFERENCE_FILE: Final = "inference.npz"
+"""The model as ``ProbabilityModel.to_arrays()`` saved by ``np.savez``: what the service loads."""
+REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE, INFERENCE_FILE)
 LATEST_LINK: Final = "latest"
 """Name of the symlink, inside a models root, that points at the newest model directory."""
 
@@ -127,8 +136,10 @@ def write_model_dir(
     """Write a complete model directory at ``destination`` and return its manifest.
 
     ``manifest_fields`` holds every manifest field except ``format_version`` and ``artifacts``, which are
-    filled in here. ``extra_files`` (report, plots) are hashed like the pickles. An existing model
-    directory at ``destination`` is replaced; any other non-empty directory there is refused.
+    filled in here. :data:`INFERENCE_FILE` is derived from ``scaler`` and ``model``, which must therefore be
+    a fitted ``StandardScaler`` and a network classifier or ensemble (``ProbabilityModel.from_fitted``).
+    ``extra_files`` (report, plots) are hashed like the pickles. An existing model directory at
+    ``destination`` is replaced; any other non-empty directory there is refused.
     """
     destination = Path(destination)
     if destination.exists() and any(destination.iterdir()) and not (destination / MANIFEST_FILE).exists():
@@ -138,7 +149,11 @@ def write_model_dir(
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
-        files: dict[str, bytes] = {SCALER_FILE: _pickle(scaler), MODEL_FILE: _pickle(model)}
+        files: dict[str, bytes] = {
+            SCALER_FILE: _pickle(scaler),
+            MODEL_FILE: _pickle(model),
+            INFERENCE_FILE: _inference_arrays(scaler, model),
+        }
         for name, data in (extra_files or {}).items():
             if name in files or name == MANIFEST_FILE or Path(name).name != name:
                 raise ValueError(f"extra file name {name!r} is reserved or not a plain file name")
@@ -153,6 +168,7 @@ def write_model_dir(
             }
         )
         _check_fits(manifest, scaler, model)
+        _read_inference_model(files[INFERENCE_FILE], manifest, destination / INFERENCE_FILE)  # it must read back
         (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)
         if destination.exists():
@@ -200,10 +216,37 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def load_model_dir(directory: Path) -> LoadedModel:
-    """Verify every file against the manifest, then unpickle the scaler and model from the verified bytes."""
+    """Verify every file against the manifest, then unpickle the scaler and model from the verified bytes.
+
+    For offline use (evaluation, notebooks): it imports scikit-learn. The service uses :func:`load_inference_model`.
+    """
+    import joblib  # noqa: PLC0415  (here, not at the top: the service never unpickles; joblib would cost it 12 MB)
+
     directory = Path(directory)
+    manifest, verified = _read_verified(directory)
+    try:
+        scaler = joblib.load(io.BytesIO(verified[SCALER_FILE]))
+        model = joblib.load(io.BytesIO(verified[MODEL_FILE]))
+    except Exception as error:  # a verified pickle that still fails: written by incompatible code
+        raise IncompatibleArtifactError(f"cannot unpickle the artifacts in {directory}: {error!r}") from None
+    _check_fits(manifest, scaler, model)
+    return LoadedModel(directory=directory, manifest=manifest, scaler=scaler, model=model)
+
+
+def load_inference_model(directory: Path) -> tuple[Manifest, ProbabilityModel]:
+    """Verify every file against the manifest, then build the serving model from the verified arrays alone.
+
+    Nothing is unpickled and scikit-learn is not imported: the arrays are read with ``allow_pickle=False``.
+    """
+    directory = Path(directory)
+    manifest, verified = _read_verified(directory)
+    return manifest, _read_inference_model(verified[INFERENCE_FILE], manifest, directory / INFERENCE_FILE)
+
+
+def _read_verified(directory: Path) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest and the bytes of every file it lists, each checked against its recorded SHA-256."""
     manifest = read_manifest(directory)
-    for required in (SCALER_FILE, MODEL_FILE):
+    for required in REQUIRED_FILES:
         if required not in manifest.artifacts:
             raise IncompatibleArtifactError(f"{directory / MANIFEST_FILE} records no hash for {required}")
     verified: dict[str, bytes] = {}
@@ -218,16 +261,48 @@ def load_model_dir(directory: Path) -> LoadedModel:
         if sha256_bytes(data) != expected:
             raise AlteredArtifactError(f"{path} does not match the SHA-256 recorded in the manifest; it was altered")
         verified[name] = data
+    return manifest, verified
+
+
+def _inference_arrays(scaler: Any, model: Any) -> bytes:
+    """:data:`INFERENCE_FILE`'s bytes: the serving model's arrays, saved without pickles."""
     try:
-        scaler = joblib.load(io.BytesIO(verified[SCALER_FILE]))
-        model = joblib.load(io.BytesIO(verified[MODEL_FILE]))
-    except Exception as error:  # a verified pickle that still fails: written by incompatible code
-        raise IncompatibleArtifactError(f"cannot unpickle the artifacts in {directory}: {error!r}") from None
-    _check_fits(manifest, scaler, model)
-    return LoadedModel(directory=directory, manifest=manifest, scaler=scaler, model=model)
+        arrays = ProbabilityModel.from_fitted(scaler, model).to_arrays()
+    except (TypeError, ValueError) as error:
+        raise IncompatibleArtifactError(f"the model cannot be served: {error}") from None
+    buffer = io.BytesIO()
+    # to_arrays refused object arrays, so nothing is pickled. (numpy's stub types **arrays as if they
+    # could fill savez's allow_pickle parameter, hence the ignore.)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _read_inference_model(data: bytes, manifest: Manifest, path: Path) -> ProbabilityModel:
+    """The :class:`ProbabilityModel` in ``data`` (the verified bytes of ``path``), checked against the manifest."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise IncompatibleArtifactError(f"{path} is not an .npz archive")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:  # e.g. object arrays, which need pickle
+        raise IncompatibleArtifactError(f"{path} cannot be read as plain arrays: {error}") from None
+    try:
+        model = ProbabilityModel.from_arrays(arrays)
+    except ValueError as error:
+        raise IncompatibleArtifactError(f"{path}: {error}") from None
+    n_features = len(manifest.features)
+    if model.n_features != n_features:
+        raise IncompatibleArtifactError(f"{path} expects {model.n_features} features; the manifest lists {n_features}")
+    if len(model.classes) != len(manifest.classes):
+        raise IncompatibleArtifactError(
+            f"{path} has {len(model.classes)} classes; the manifest lists {len(manifest.classes)}"
+        )
+    return model
 
 
 def _pickle(obj: Any) -> bytes:
+    import joblib  # noqa: PLC0415  (see load_model_dir)
+
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
     return buffer.getvalue()

@@ -1,19 +1,21 @@
 """The model runtime: loads a verified model directory and turns a feature matrix into predictions.
 
 It knows nothing about HTTP or JSON; the routes translate requests into matrices and delegate here.
+It loads the model's plain arrays (``neuralnet.artifacts.load_inference_model``), never the pickled
+estimators: nothing is unpickled, and scikit-learn is not imported, which keeps the start fast and the
+process small.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import IncompatibleArtifactError, Manifest, load_model_dir
-from neuralnet.inference import ProbabilityModel as LeanProbabilityModel
+from neuralnet.artifacts import IncompatibleArtifactError, Manifest, load_inference_model
 from service.errors import PredictionFailedError
 
 
@@ -21,15 +23,6 @@ class ProbabilityModel(Protocol):
     """Anything that maps a float64 ``(n, n_features)`` matrix to ``(n, n_classes)`` probabilities."""
 
     def predict_proba(self, X: NDArray[np.float64], /) -> NDArray[np.float64]: ...
-
-
-def probability_model(scaler: Any, model: Any) -> ProbabilityModel:
-    """The core package's lean inference path: equal to ``make_pipeline(scaler, model).predict_proba``
-    without scikit-learn's per-call input checks (the service has validated the matrix already)."""
-    try:
-        return LeanProbabilityModel.from_fitted(scaler, model)
-    except (TypeError, ValueError) as error:
-        raise IncompatibleArtifactError(f"the artifacts cannot be served: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +46,12 @@ class ModelRuntime:
     @classmethod
     def load(cls, directory: Path) -> ModelRuntime:
         """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, incompatible)."""
-        loaded = load_model_dir(Path(directory))
-        manifest = loaded.manifest
+        directory = Path(directory)
+        manifest, model = load_inference_model(directory)  # equal to the offline pipeline, bit for bit
         runtime = cls(
-            directory=loaded.directory,
+            directory=directory,
             manifest=manifest,
-            model=probability_model(loaded.scaler, loaded.model),
+            model=model,
             valid_min=np.array([f.valid_min for f in manifest.features], dtype=np.float64),
             valid_max=np.array([f.valid_max for f in manifest.features], dtype=np.float64),
         )

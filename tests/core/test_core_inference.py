@@ -1,5 +1,8 @@
 """ProbabilityModel: the serving path gives the pipeline's probabilities, bit for bit, without sklearn."""
 
+import io
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -104,6 +107,111 @@ def test_core_unfitted_or_mismatched_parts_are_refused(cancer: tuple[Array, Arra
         ProbabilityModel.from_fitted(StandardScaler().fit(X), NeuralNetClassifier(max_iter=2).fit(X[:, :5], y))
     with pytest.raises(TypeError, match="Pipeline"):
         ProbabilityModel.from_pipeline(make_pipeline(NeuralNetClassifier()))
+
+
+def _through_npz(model: ProbabilityModel) -> ProbabilityModel:
+    """The model after the trip a model directory gives it: np.savez, then np.load without pickles."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **model.to_arrays())  # type: ignore[arg-type]  # numpy's stub: **arrays may fill allow_pickle
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:
+        return ProbabilityModel.from_arrays({name: archive[name] for name in archive.files})
+
+
+@pytest.mark.parametrize("name", ["single", "seed", "default"])
+def test_core_arrays_round_trip_gives_the_pipeline_bit_for_bit(
+    name: str, fitted: dict[str, Pipeline], cancer: tuple[Array, Array]
+) -> None:
+    X, _ = cancer
+    pipeline = fitted[name]
+    model = _through_npz(ProbabilityModel.from_pipeline(pipeline))
+    assert_array_equal(model.predict_proba(X), pipeline.predict_proba(X))
+    for row in X[:5]:  # and one row at a time, as the service predicts
+        assert_array_equal(model.predict_proba(row[None, :]), pipeline.predict_proba(row[None, :]))
+    assert_array_equal(model.classes, pipeline.classes_)
+    assert model.n_features == 30
+
+
+def test_core_arrays_round_trip_keeps_labels_and_scaler_options(cancer: tuple[Array, Array]) -> None:
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    ensemble = NetworkEnsembleClassifier(NeuralNetClassifier((8,), max_iter=30), n_members=3, random_state=0)
+    pipelines = [make_pipeline(StandardScaler(), ensemble).fit(X, labels)]
+    X_cancer, y_cancer = cancer
+    for scaler in (StandardScaler(with_mean=False), StandardScaler(with_std=False)):
+        network = NeuralNetClassifier((4,), max_iter=5, random_state=0)
+        pipelines.append(make_pipeline(scaler, network).fit(X_cancer, y_cancer))
+    for pipeline, rows in zip(pipelines, (X, X_cancer, X_cancer), strict=True):
+        model = _through_npz(ProbabilityModel.from_pipeline(pipeline))
+        assert_array_equal(model.predict_proba(rows), pipeline.predict_proba(rows))
+        assert_array_equal(model.classes, pipeline.classes_)
+
+
+def test_core_to_arrays_names_everything_and_refuses_object_classes(fitted: dict[str, Pipeline]) -> None:
+    model = ProbabilityModel.from_pipeline(fitted["default"])
+    arrays = model.to_arrays()
+    layers = {"coef_0", "intercept_0", "coef_1", "intercept_1"}
+    assert set(arrays) == {"mean", "scale", *layers, "activation", "output_activation", "n_members", "classes"}
+    assert arrays["coef_0"].shape == (30, 320)  # ten members of 32 units, side by side
+    assert (str(arrays["activation"]), str(arrays["output_activation"]), int(arrays["n_members"])) == (
+        "tanh",
+        "sigmoid",
+        10,
+    )
+    model.classes = np.array([0, 1], dtype=object)
+    with pytest.raises(ValueError, match="numbers or strings"):
+        model.to_arrays()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"coef_0": None, "coef_1": None}, "no layer"),
+        ({"coef_0": None}, r"missing \['coef_0'\], unknown \['coef_1', 'intercept_1'\]"),
+        ({"coef_1": None}, r"missing \[\], unknown \['intercept_1'\]"),
+        ({"classes": np.array([[0, 1]])}, "classes must be 1-D"),
+        ({"classes": np.array([0])}, "two or more"),
+        ({"n_members": np.array(1.0)}, "n_members must be a scalar integer"),
+        ({"n_members": np.array(0)}, "in 0 member"),
+        ({"activation": np.array(["tanh"])}, "activation must be one of"),
+        ({"scale": np.zeros(30)}, "scale must be positive"),
+        ({"intercept_1": np.array([np.inf])}, "intercept_1 holds non-finite values"),
+    ],
+    ids=["no-layer", "gap", "half-layer", "2d-classes", "one-class", "float-n", "no-member", "vector", "zero", "inf"],
+)
+def test_core_from_arrays_names_what_is_wrong(
+    change: dict[str, Any], message: str, fitted: dict[str, Pipeline]
+) -> None:
+    arrays: dict[str, Any] = ProbabilityModel.from_pipeline(fitted["single"]).to_arrays()
+    for name, value in change.items():
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value
+    with pytest.raises(ValueError, match=message):
+        ProbabilityModel.from_arrays(arrays)
+
+
+def test_core_serving_modules_import_neither_scikit_learn_nor_scipy() -> None:
+    code = (
+        "import sys\n"
+        "import neuralnet, neuralnet.inference, neuralnet.artifacts\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'})\n"
+        "assert not loaded, loaded\n"
+        "assert 'ProbabilityModel' in dir(neuralnet) and neuralnet.make_preset is not None\n"  # still there, lazily
+        "assert 'sklearn' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_core_package_names_resolve_lazily_and_unknown_ones_fail() -> None:
+    import neuralnet
+
+    assert neuralnet.ProbabilityModel is ProbabilityModel
+    assert set(neuralnet.__all__) <= set(dir(neuralnet))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = neuralnet.Nope
 
 
 def test_core_single_row_prediction_skips_sklearn_overhead(fitted: dict[str, Pipeline]) -> None:

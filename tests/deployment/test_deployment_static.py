@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -202,25 +203,40 @@ def test_shell_scripts_parse_and_are_executable(script: Path) -> None:
 
 
 def _train(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "MODELS_ROOT": str(tmp_path), "TRAIN_MODE": mode}
+    """deploy/train.sh as the trainer image runs it, with this environment's ``python`` first on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = {"PATH": path, "MODELS_ROOT": str(tmp_path), "TRAIN_MODE": mode}
     return subprocess.run(
-        [str(REPO / "deploy" / "train.sh"), "--cv-repeats=0"],
+        [str(REPO / "deploy" / "train.sh"), "--cv-repeats=0", "--quiet"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
 
-def test_trainer_skips_when_the_volume_holds_a_model(tmp_path: Path) -> None:
+def test_trainer_trains_once_then_skips_while_the_volume_holds_a_servable_model(tmp_path: Path) -> None:
+    first = _train(tmp_path, "if-missing")
+    assert first.returncode == 0, first.stderr
+    assert "cannot be served: model directory" in first.stderr
+    version = (tmp_path / "latest").readlink().name
+    second = _train(tmp_path, "if-missing")
+    assert second.returncode == 0, second.stderr
+    assert f"model {version} verified; not training" in second.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["latest", version])
+
+
+def test_trainer_replaces_a_model_this_code_cannot_serve(tmp_path: Path) -> None:
     (tmp_path / "v1").mkdir()
-    (tmp_path / "v1" / "manifest.json").write_text("{}")
+    (tmp_path / "v1" / "manifest.json").write_text('{"format_version": 1}')
     (tmp_path / "latest").symlink_to("v1")
     result = _train(tmp_path, "if-missing")
     assert result.returncode == 0, result.stderr
-    assert "latest -> v1 already holds a model; not training" in result.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest", "v1"]
+    assert "cannot be served" in result.stderr
+    assert "format_version 1" in result.stderr
+    assert (tmp_path / "latest").readlink().name != "v1"
+    assert (tmp_path / "latest" / "inference.npz").is_file()
 
 
 def test_trainer_refuses_an_unknown_mode(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import MANIFEST_FILE, MODEL_FILE, SCALER_FILE, Manifest
+from neuralnet.artifacts import INFERENCE_FILE, MANIFEST_FILE, MODEL_FILE, SCALER_FILE, Manifest
 from service import create_app
 from service.settings import Settings
 
@@ -57,7 +57,9 @@ def _damage_manifest_version(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "altered-model": (lambda d: _flip_a_byte(d / MODEL_FILE), "altered"),
     "altered-scaler": (lambda d: _flip_a_byte(d / SCALER_FILE), "altered"),
+    "altered-inference": (lambda d: _flip_a_byte(d / INFERENCE_FILE), "altered"),
     "missing-model": (lambda d: (d / MODEL_FILE).unlink(), "missing"),
+    "missing-inference": (lambda d: (d / INFERENCE_FILE).unlink(), "missing"),
     "missing-manifest": (lambda d: (d / MANIFEST_FILE).unlink(), "missing"),
     "missing-directory": (shutil.rmtree, "missing"),
     "incompatible-format": (_damage_manifest_version, "incompatible"),
