@@ -2,8 +2,9 @@
 
 Prints req/s and p50/p99 latency at 1 and 32 connections (wrk, one uvicorn worker per server, the runs
 interleaved and repeated so that the machine's noise hits both sides alike), the round-trip time of
-1,000- and 10,000-row batches in the named and array forms, the service's resident memory, and how long
-it takes from process start to ready. Run it with ``make bench`` or ``python benchmarks/serving.py``.
+1,000- and 10,000-row batches in the named and array forms beside a naive FastAPI app on the same model
+(``benchmarks/naive_app.py``), the service's resident memory, and how long it takes from start to ready.
+Run it with ``make bench`` or ``python benchmarks/serving.py``.
 """
 
 from __future__ import annotations
@@ -156,28 +157,23 @@ def main() -> None:
         workdir = Path(tmp)
         model_dir = ensure_model_dir(args.model_dir, workdir)
         python = sys.executable
-        service_port, bare_port = free_port(), free_port()
+        service_port, bare_port, naive_port = free_port(), free_port(), free_port()
         service_cmd = [python, "-m", "service", "--port", str(service_port), "--model-dir", str(model_dir)]
-        bare_cmd = [
-            python,
-            "-m",
-            "uvicorn",
-            "benchmarks.bare_app:app",
-            "--port",
-            str(bare_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        bare_cmd, naive_cmd = (
+            [python, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning", "--no-access-log"]
+            for app, port in (("benchmarks.bare_app:app", bare_port), ("benchmarks.naive_app:app", naive_port))
+        )
+        os.environ["MODEL_DIR"] = str(model_dir)  # for the naive app
         env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
         with (
             server(service_cmd, service_port, "/ready", workdir / "service.log") as (service_process, ready_seconds),
             server(bare_cmd, bare_port, "/docs", workdir / "bare.log") as _,
+            server(naive_cmd, naive_port, "/docs", workdir / "naive.log") as _,
         ):
             service_url = f"http://127.0.0.1:{service_port}/predict"
             bare_url = f"http://127.0.0.1:{bare_port}/predict"
             print(f"# serving benchmark ({env_note}); wrk -t1, {args.seconds} s x {args.rounds} rounds, medians")
-            print(f"service ready {ready_seconds:.2f} s after start")
+            print(f"service ready {ready_seconds:.2f} s after start, RSS {rss_mb(service_process.pid):.0f} MB")
             for connections in (1, 32):
                 results: dict[str, list[WrkResult]] = {"bare": [], "predict": []}
                 run_wrk(service_url, one_named, connections, 1, workdir)  # warm-up
@@ -204,9 +200,14 @@ def main() -> None:
                 named = json.dumps({"instances": [dict(zip(names, row, strict=True)) for row in batch]}).encode()
                 array = json.dumps({"instances": batch}).encode()
                 repeats = 30 if n_rows == 1_000 else 10
-                for form, body in (("named", named), ("array", array)):
+                naive = batch_round_trip_ms(f"http://127.0.0.1:{naive_port}/predict", array, repeats)
+                print(f"{n_rows:>6,} rows array {len(array) / 1e6:5.2f} MB  naive FastAPI   {naive:7.2f} ms")
+                for form, body in (("array", array), ("named", named)):
                     elapsed = batch_round_trip_ms(service_url, body, repeats)
-                    print(f"{n_rows:>6,} rows {form:<5} {len(body) / 1e6:5.2f} MB  round trip {elapsed:7.2f} ms")
+                    print(
+                        f"{n_rows:>6,} rows {form:<5} {len(body) / 1e6:5.2f} MB  /predict        {elapsed:7.2f} ms"
+                        f"  ({naive / elapsed:.1f}x faster than naive)"
+                    )
             print(f"service RSS {rss_mb(service_process.pid):.0f} MB after the run")
 
 
