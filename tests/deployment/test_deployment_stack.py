@@ -47,7 +47,7 @@ def docker_engine() -> str:
     """The docker CLI, once ``docker info`` has answered."""
     docker = shutil.which("docker")
     if docker is None:
-        _unavailable('no docker CLI on PATH; start an engine: eval "$(../shared/container-engine/start-engine.sh)"')
+        _unavailable('no docker CLI on PATH; start an engine: eval "$(.ci/start-engine.sh)"')
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
         _unavailable("no Docker engine: DOCKER_HOST is unset and /var/run/docker.sock does not exist")
     try:
