@@ -58,6 +58,8 @@ QUALITY_TARGET: Final[dict[str, float]] = {
 CV_SPLITS: Final = 5
 CV_RANDOM_STATE: Final = 0
 CV_N_JOBS: Final = 2
+PROGRESS_STEPS: Final = 10
+"""The cross-validation logs its progress this many times, besides one line per model when its folds are done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +188,11 @@ def cross_validate_models(
     )
     started = time.perf_counter()
     per_model: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in models}
+    progress_every = max(1, len(tasks) // PROGRESS_STEPS)
     for done, ((name, _, _), result) in enumerate(zip(tasks, run, strict=True), start=1):
         per_model[name].append(result)
+        if done % progress_every == 0 and done < len(tasks):
+            logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, len(tasks), time.perf_counter() - started)
         if len(per_model[name]) == len(folds):
             scores = _cv_scores(per_model[name])
             logger.info(
