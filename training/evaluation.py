@@ -33,7 +33,7 @@ METRICS: Final = ("accuracy", "roc_auc", "log_loss", "brier_score")
 
 LOWER_IS_BETTER: Final = frozenset({"log_loss", "brier_score"})
 
-_SCORERS: Final = {
+SCORERS: Final = {  # scikit-learn's scorer for each of METRICS; the losses come negated (greater is better)
     "accuracy": "accuracy",
     "roc_auc": "roc_auc",
     "log_loss": "neg_log_loss",
@@ -57,7 +57,8 @@ QUALITY_TARGET: Final[dict[str, float]] = {
 
 CV_SPLITS: Final = 5
 CV_RANDOM_STATE: Final = 0
-CV_N_JOBS: Final = 2
+CV_N_JOBS: Final = -1
+"""Worker processes for the fits: one per CPU (joblib's -1), each with one BLAS thread."""
 PROGRESS_STEPS: Final = 10
 """The cross-validation logs its progress this many times, besides one line per model when its folds are done."""
 
@@ -161,7 +162,7 @@ def cv_protocol(n_repeats: int) -> dict[str, Any]:
         "n_folds": CV_SPLITS * n_repeats,
         "rows": "all",
         "scaler": "StandardScaler fitted inside each fold (make_pipeline)",
-        "scoring": dict(_SCORERS),
+        "scoring": dict(SCORERS),
     }
 
 
@@ -220,7 +221,7 @@ def _score_fold(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipeline.fit(X[train], y[train])
-    raw = check_scoring(pipeline, scoring=dict(_SCORERS))(pipeline, X[test], y[test])
+    raw = check_scoring(pipeline, scoring=dict(SCORERS))(pipeline, X[test], y[test])
     seconds = time.perf_counter() - started
     scores = {metric: float(raw[metric]) for metric in METRICS}
     return {metric: abs(value) if metric in LOWER_IS_BETTER else value for metric, value in scores.items()}, seconds

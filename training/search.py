@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from training.errors import TrainingError
-from training.evaluation import LOWER_IS_BETTER, METRICS
+from training.evaluation import CV_N_JOBS, LOWER_IS_BETTER, METRICS, SCORERS
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ SEARCH_SPLITS: Final = 5
 REFIT_METRIC: Final = "log_loss"
 """The search keeps the candidate with the best mean log loss: a proper scoring rule, with far fewer ties
 than accuracy on a few hundred rows."""
-
-_SCORERS: Final = {
-    "accuracy": "accuracy",
-    "roc_auc": "roc_auc",
-    "log_loss": "neg_log_loss",
-    "brier_score": "neg_brier_score",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +142,7 @@ def run_search(
     y_train: NDArray[np.int64],
     *,
     seed: int,
-    n_jobs: int = 2,
+    n_jobs: int = CV_N_JOBS,
 ) -> SearchResult:
     """GridSearchCV over ``grid`` on the training rows; the scaler is refitted inside every fold."""
     grid = resolve_grid(estimator, grid)
@@ -161,7 +154,7 @@ def run_search(
     search = GridSearchCV(
         pipeline,
         prefixed,
-        scoring=dict(_SCORERS),
+        scoring=dict(SCORERS),
         refit=False,
         cv=StratifiedKFold(n_splits=SEARCH_SPLITS, shuffle=True, random_state=seed),
         n_jobs=n_jobs,
