@@ -3,8 +3,9 @@
 #   docker build --target trainer -t wdbc-diagnosis/trainer .   # python -m training, writes /models
 #   docker build --target api     -t wdbc-diagnosis/api .       # python -m service on :8000 (the default target)
 #
-# Two targets, not one image for both: the trainer needs only the base dependencies (plus TRAINER_EXTRAS,
-# e.g. "plots"), the API the "service" extra; neither image carries the other's stack nor the dev tools, and
+# Two targets, not one image for both: the trainer needs the base dependencies and the "train" extra
+# (scikit-learn; plus TRAINER_EXTRAS, e.g. "plots"), the API the base and the "service" extra (it loads the
+# model's plain arrays, never the pickles); neither image carries the other's stack nor the dev tools, and
 # each can be rebuilt and rolled out on its own. They share every layer up to the base dependencies, so the
 # second target costs little. Docker Compose builds both (docker-compose.yml).
 #
@@ -21,7 +22,7 @@ WORKDIR /src
 COPY pyproject.toml deploy/pyproject_requirements.py ./
 RUN mkdir /requirements \
  && python3 pyproject_requirements.py pyproject.toml build base > /requirements/build.txt \
- && python3 pyproject_requirements.py pyproject.toml base "${TRAINER_EXTRAS}" > /requirements/trainer.txt \
+ && python3 pyproject_requirements.py pyproject.toml base train "${TRAINER_EXTRAS}" > /requirements/trainer.txt \
  && python3 pyproject_requirements.py pyproject.toml base service > /requirements/api.txt
 
 FROM ${BASE_IMAGE} AS build-base

@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[service,plots]'
+	$(BIN)/python -m pip install --quiet -e '.[train,service,plots]'
 	@touch $@
 
 $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python

@@ -184,6 +184,9 @@ def test_requirements_come_from_pyproject() -> None:
         *project["dependencies"],
         *project["optional-dependencies"]["service"],
     ]
+    # The service loads plain arrays: its image carries no training stack.
+    serving = " ".join(requirements(pyproject, ["base", "service"]))
+    assert not [name for name in ("scikit-learn", "scipy", "joblib", "matplotlib") if name in serving]
     # The dev extra names the project itself with extras: expanded, and the project never appears.
     dev = requirements(pyproject, ["dev"])
     assert set(project["optional-dependencies"]["service"]) <= set(dev)
