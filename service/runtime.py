@@ -40,21 +40,13 @@ class ModelRuntime:
     directory: Path
     manifest: Manifest
     model: ProbabilityModel
-    valid_min: NDArray[np.float64]
-    valid_max: NDArray[np.float64]
 
     @classmethod
     def load(cls, directory: Path) -> ModelRuntime:
         """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, incompatible)."""
         directory = Path(directory)
         manifest, model = load_inference_model(directory)  # equal to the offline pipeline, bit for bit
-        runtime = cls(
-            directory=directory,
-            manifest=manifest,
-            model=model,
-            valid_min=np.array([f.valid_min for f in manifest.features], dtype=np.float64),
-            valid_max=np.array([f.valid_max for f in manifest.features], dtype=np.float64),
-        )
+        runtime = cls(directory=directory, manifest=manifest, model=model)
         runtime._self_test()
         return runtime
 
