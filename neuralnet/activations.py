@@ -71,9 +71,9 @@ def softmax(z: Array) -> Array:
 
     Output-only: its Jacobian is folded into the loss gradient, so it has no derivative here.
     """
-    e: Array = z - z.max(axis=1, keepdims=True)
+    e: Array = z - z.max(axis=-1, keepdims=True)
     np.exp(e, out=e)
-    e /= e.sum(axis=1, keepdims=True)
+    e /= e.sum(axis=-1, keepdims=True)
     return e
 
 

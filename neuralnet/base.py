@@ -6,6 +6,8 @@ predictions; the math lives in :mod:`neuralnet.network` and the loop in :mod:`ne
 
 import math
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,9 +19,12 @@ from sklearn.utils import check_random_state
 from neuralnet import hyperparameters
 from neuralnet.activations import Array
 from neuralnet.losses import OUTPUT_ACTIVATION
-from neuralnet.network import Reduction, init_params
+from neuralnet.network import Params, Reduction, init_params, wrap
 from neuralnet.optimizers import make_optimizer
-from neuralnet.trainer import TrainingConfig, train
+from neuralnet.trainer import TrainingConfig, TrainingResult, train
+
+
+_OPTIMIZER_SETTINGS = ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "rho", "epsilon")
 
 
 class BaseNeuralNet(BaseEstimator):
@@ -158,29 +163,31 @@ class BaseNeuralNet(BaseEstimator):
         """Raise a ``ValueError`` naming the first invalid hyper-parameter (called first thing in ``fit``)."""
         hyperparameters.validate_common(self.get_params(deep=False))
 
-    def _fit_network(self, X: Array, Y: Array, loss: str, stratify: Any = None) -> None:
-        """Initialise and train a network mapping ``X`` to the encoded targets ``Y`` under ``loss``."""
+    def fit(self, X: Any, y: Any) -> Any:
+        """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``."""
+        fit_together([self], [(X, y)])
+        return self
+
+    def _start_fit(self, X: Any, y: Any) -> "FitJob":
+        """Validate ``X, y`` and prepare this estimator's network for training (subclasses encode ``y``)."""
+        raise NotImplementedError
+
+    def _network_job(
+        self, X: Array, Y: Array, loss: str, stratify: Any = None, attributes: dict[str, Any] | None = None
+    ) -> "FitJob":
+        """An initialised network mapping ``X`` to the encoded targets ``Y`` under ``loss``, ready to train.
+
+        The random generator is used in a fixed order - initial weights, validation split, then training - so
+        that a network gets the same weights whether it trains alone or in a stack.
+        """
         rng = check_random_state(self.random_state)
         hidden = hyperparameters.hidden_layer_sizes(self.hidden_layer_sizes)
         layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
-        params = init_params(layer_sizes, self.init, rng, self.fit_intercept)
-
+        params = init_params(layer_sizes, self.init, [rng], self.fit_intercept)
         validation = None
         if self.early_stopping:
             X, X_val, Y, Y_val = _validation_split(X, Y, self.validation_fraction, rng, stratify)
             validation = (X_val, Y_val)
-
-        optimizer = make_optimizer(
-            self.optimizer,
-            params.flat.size,
-            learning_rate=self.learning_rate,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            rho=self.rho,
-            epsilon=self.epsilon,
-        )
         config = TrainingConfig(
             activation=self.activation,
             loss=loss,
@@ -193,9 +200,12 @@ class BaseNeuralNet(BaseEstimator):
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
         )
-        result = train(params, optimizer, X, Y, config, rng=rng, validation=validation)
+        settings = tuple((name, getattr(self, name)) for name in _OPTIMIZER_SETTINGS)
+        return FitJob(self, X, Y, validation, rng, params, config, (self.optimizer, settings), attributes or {})
 
-        if not np.all(np.isfinite(params.flat)):
+    def _finish_fit(self, job: "FitJob", result: TrainingResult) -> None:
+        """Store what training produced as the fitted attributes."""
+        if not np.all(np.isfinite(result.weights)):
             raise ValueError(
                 "Training produced non-finite weights. Scale the inputs (e.g. StandardScaler) or lower learning_rate."
             )
@@ -204,24 +214,74 @@ class BaseNeuralNet(BaseEstimator):
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs before the "
                 "monitored loss stopped improving.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
-
-        self.coefs_ = [w.copy() for w in params.coefs]
+        params = wrap(result.weights.reshape(1, -1), job.params.layer_sizes, self.fit_intercept)
+        self.coefs_ = [w[0].copy() for w in params.coefs]
         # Without intercepts, store zeros: every fitted network then has the same attribute layout.
         self.intercepts_ = [
-            np.zeros(w.shape[1]) if b is None else b.copy()
+            np.zeros(w.shape[2]) if b is None else b[0, 0].copy()
             for w, b in zip(params.coefs, params.intercepts, strict=True)
         ]
-        self.out_activation_ = OUTPUT_ACTIVATION[loss]
-        self.n_layers_ = len(layer_sizes)
-        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = OUTPUT_ACTIVATION[job.config.loss]
+        self.n_layers_ = len(params.layer_sizes)
+        self.n_outputs_ = job.Y.shape[1]
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
-        scores = result.validation_scores
-        self.validation_scores_ = scores if validation is not None else None
-        self.best_validation_score_ = max(scores) if validation is not None else None
-        self.best_epoch_ = result.best_epoch if validation is not None else None
+        early = job.validation is not None
+        self.validation_scores_ = result.validation_scores if early else None
+        self.best_validation_score_ = max(result.validation_scores) if early else None
+        self.best_epoch_ = result.best_epoch if early else None
+        for name, value in job.attributes.items():
+            setattr(self, name, value)
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One estimator's network, prepared for training: what :func:`fit_together` stacks."""
+
+    estimator: BaseNeuralNet
+    X: Array
+    Y: Array
+    validation: tuple[Array, Array] | None
+    rng: np.random.RandomState
+    params: Params
+    config: TrainingConfig
+    optimizer: tuple[str, tuple[tuple[str, Any], ...]]
+    attributes: dict[str, Any]  # set on the estimator once trained (the classifier's ``classes_``)
+
+    def stack_key(self) -> tuple[Any, ...]:
+        """Jobs with equal keys train as one stack: same settings, architecture and data shapes."""
+        shapes = (self.X.shape, self.Y.shape, None if self.validation is None else self.validation[0].shape)
+        return (self.config, self.optimizer, tuple(self.params.layer_sizes), self.params.fit_intercept, shapes)
+
+
+def fit_together(estimators: Sequence[BaseNeuralNet], data: Sequence[tuple[Any, Any]]) -> None:
+    """Fit ``estimators[k]`` on ``data[k] = (X, y)`` for every k, training as many networks at once as can be.
+
+    Networks with the same hyper-parameters (``random_state`` aside) and data shapes train as one stack
+    (:mod:`neuralnet.trainer`), which costs far less than one network after the other and gives each
+    exactly the weights its own ``fit`` gives: the members of an ensemble, or one model's cross-validation folds.
+    """
+    jobs = [estimator._start_fit(X, y) for estimator, (X, y) in zip(estimators, data, strict=True)]
+    groups: dict[tuple[Any, ...], list[FitJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.stack_key(), []).append(job)
+    for group in groups.values():
+        _train_stack(group)
+
+
+def _train_stack(jobs: list[FitJob]) -> None:
+    first = jobs[0]
+    params = wrap(np.vstack([job.params.flat for job in jobs]), first.params.layer_sizes, first.params.fit_intercept)
+    held_out = [job.validation for job in jobs if job.validation is not None]  # all or none: same stack key
+    validation = (np.stack([v[0] for v in held_out]), np.stack([v[1] for v in held_out])) if held_out else None
+    name, settings = first.optimizer
+    optimizer = make_optimizer(name, params.flat.shape, **dict(settings))
+    X, Y = np.stack([job.X for job in jobs]), np.stack([job.Y for job in jobs])
+    results = train(params, optimizer, X, Y, first.config, rngs=[job.rng for job in jobs], validation=validation)
+    for job, result in zip(jobs, results, strict=True):
+        job.estimator._finish_fit(job, result)
 
 
 def _validation_split(

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, network, prediction
 from neuralnet.activations import Array
-from neuralnet.base import BaseNeuralNet
+from neuralnet.base import BaseNeuralNet, FitJob
 from neuralnet.network import Reduction
 
 CLASSIFIER_LOSSES = ("log_loss", "squared_error")
@@ -107,6 +107,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
 
     def fit(self, X: Any, y: Any) -> "NeuralNetClassifier":
         """Train on ``X`` (n_samples, n_features) and class labels ``y``; returns ``self``."""
+        return super().fit(X, y)  # type: ignore[no-any-return]
+
+    def _start_fit(self, X: Any, y: Any) -> FitJob:
         self._validate_hyperparameters()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -118,9 +121,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         multiclass = classes.size > 2
         # Binary targets are one 0/1 column (P(classes_[1])); multiclass targets are one-hot rows.
         Y = np.eye(classes.size)[y_index] if multiclass else y_index.reshape(-1, 1).astype(np.float64)
-        self._fit_network(X, Y, _LOSS_FUNCTION[self.loss, multiclass], stratify=y_index)
-        self.classes_ = classes
-        return self
+        loss = _LOSS_FUNCTION[self.loss, multiclass]
+        return self._network_job(X, Y, loss, stratify=y_index, attributes={"classes_": classes})
 
     def decision_function(self, X: Any) -> Array:
         """Output logits: shape (n_samples,) for two classes (> 0 means ``classes_[1]``), else per class."""

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, prediction
 from neuralnet.activations import Array
+from neuralnet.base import BaseNeuralNet, fit_together
 from neuralnet.classifier import NeuralNetClassifier
 
 
@@ -82,7 +83,13 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
         template = NeuralNetClassifier() if self.estimator is None else self.estimator
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
-        self.estimators_ = [clone(template).set_params(random_state=int(seed)).fit(X, y) for seed in seeds]
+        members = [clone(template).set_params(random_state=int(seed)) for seed in seeds]
+        if all(isinstance(member, BaseNeuralNet) for member in members):
+            fit_together(members, [(X, y)] * len(members))  # trained side by side, as one stack
+        else:
+            for member in members:
+                member.fit(X, y)
+        self.estimators_ = members
         self.classes_ = self.estimators_[0].classes_
         return self
 

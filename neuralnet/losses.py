@@ -6,9 +6,11 @@ its derivative ``dL/dz`` - the output layer's ``delta`` - because both come from
 (the output probabilities), which training would otherwise compute twice per batch. The output
 activation each loss implies is in :data:`OUTPUT_ACTIVATION`.
 
-Conventions: ``z`` and ``y`` have shape ``(n_samples, n_outputs)``; classification targets are 0/1
-(one column for binary problems, one-hot columns for multiclass ones). The loss is *summed* over
-samples and the derivative is per sample; the caller divides by n for a mean.
+Conventions: ``z`` and ``y`` have shape ``(n_samples, n_outputs)``, or ``(n_networks, n_samples, n_outputs)``
+for a stack of networks trained together; classification targets are 0/1 (one column for binary problems,
+one-hot columns for multiclass ones). The loss is *summed* over each network's samples (one value per
+network; a 0-d array for a single matrix) and the derivative is per sample; the caller divides by n for
+a mean.
 """
 
 from collections.abc import Callable
@@ -17,48 +19,53 @@ import numpy as np
 
 from neuralnet.activations import Array, sigmoid, sigmoid_derivative, softmax
 
-LossFunction = Callable[[Array, Array], tuple[float, Array]]
+LossFunction = Callable[[Array, Array], tuple[Array, Array]]
+
+
+def _total(x: Array) -> Array:
+    """Sum over each network's samples and outputs (the last two axes)."""
+    return np.add.reduce(x, axis=(-2, -1))  # type: ignore[no-any-return]
 
 
 def _logsumexp(z: Array) -> Array:
     """Row-wise ``log(sum(exp(z)))``, shifted by the row maximum so that nothing overflows."""
-    m: Array = z.max(axis=1)
-    total: Array = np.exp(z - m[:, None]).sum(axis=1)
+    m: Array = z.max(axis=-1, keepdims=True)
+    total: Array = np.exp(z - m).sum(axis=-1, keepdims=True)
     return m + np.log(total)
 
 
-def binary_log_loss(z: Array, y: Array) -> tuple[float, Array]:
+def binary_log_loss(z: Array, y: Array) -> tuple[Array, Array]:
     """Binary cross-entropy of ``p = sigmoid(z)``: ``-y log p - (1-y) log(1-p) = log(1 + e^z) - y z``."""
-    value = float(np.logaddexp(0.0, z).sum() - np.vdot(y, z))
+    value = _total(np.logaddexp(0.0, z) - y * z)
     return value, sigmoid(z) - y
 
 
-def log_loss(z: Array, y: Array) -> tuple[float, Array]:
+def log_loss(z: Array, y: Array) -> tuple[Array, Array]:
     """Categorical cross-entropy of ``p = softmax(z)`` against one-hot ``y``: ``logsumexp(z) - z[true]``."""
-    value = float(_logsumexp(z).sum() - np.vdot(y, z))
+    value = _total(_logsumexp(z)) - _total(y * z)
     return value, softmax(z) - y
 
 
-def squared_error(z: Array, y: Array) -> tuple[float, Array]:
+def squared_error(z: Array, y: Array) -> tuple[Array, Array]:
     """Half the squared error of an identity output (regression): ``0.5 * (z - y)**2``."""
     r = z - y
-    return 0.5 * float(np.vdot(r, r)), r
+    return 0.5 * _total(r * r), r
 
 
-def sigmoid_squared_error(z: Array, y: Array) -> tuple[float, Array]:
+def sigmoid_squared_error(z: Array, y: Array) -> tuple[Array, Array]:
     """Half the squared error of ``a = sigmoid(z)``: the tutorial's loss, ``0.5 * (y - a)**2``."""
     a = sigmoid(z)
     r = a - y
     # The tutorial's ``-(y - a) * a * (1 - a)``: the error times the sigmoid's derivative.
-    return 0.5 * float(np.vdot(r, r)), r * sigmoid_derivative(a)
+    return 0.5 * _total(r * r), r * sigmoid_derivative(a)
 
 
-def softmax_squared_error(z: Array, y: Array) -> tuple[float, Array]:
+def softmax_squared_error(z: Array, y: Array) -> tuple[Array, Array]:
     """Half the squared error of ``p = softmax(z)`` (half the Brier score): multiclass squared error."""
     p = softmax(z)
     r = p - y
     # Chain rule through the softmax Jacobian diag(p) - p p^T, applied to dL/dp = r.
-    return 0.5 * float(np.vdot(r, r)), p * (r - np.sum(p * r, axis=1, keepdims=True))
+    return 0.5 * _total(r * r), p * (r - np.sum(p * r, axis=-1, keepdims=True))
 
 
 LOSSES: dict[str, LossFunction] = {

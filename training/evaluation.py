@@ -22,9 +22,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.parallel import Parallel, delayed
+
+from neuralnet.base import BaseNeuralNet, fit_together
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ CV_SPLITS: Final = 5
 CV_RANDOM_STATE: Final = 0
 CV_N_JOBS: Final = -1
 """Worker processes for the fits: one per CPU (joblib's -1), each with one BLAS thread."""
+STACKED_FOLDS: Final = 10
+"""Folds of a single-network model fitted together per task: enough to share numpy's per-call cost, few
+enough that the tasks still spread over the workers."""
 PROGRESS_STEPS: Final = 10
 """The cross-validation logs its progress this many times, besides one line per model when its folds are done."""
 
@@ -176,24 +180,36 @@ def cross_validate_models(
 ) -> dict[str, CVScores]:
     """Every model, scaler inside each fold, on the same RepeatedStratifiedKFold folds.
 
-    All (model, fold) fits go through one worker pool rather than one ``cross_validate`` per model, so
-    both cores stay busy from the first fit to the last instead of idling at the end of each model.
-    ``CVScores.seconds`` is then the sum of that model's fold times (compute, not elapsed time).
+    All fits go through one worker pool rather than one ``cross_validate`` per model, so both cores stay
+    busy from the first fit to the last instead of idling at the end of each model. A single network
+    (:class:`neuralnet.base.BaseNeuralNet`) fits :data:`STACKED_FOLDS` folds per task, trained together
+    as one stack (:func:`neuralnet.base.fit_together`: the same weights as one fold at a time, for a
+    fraction of the time); those tasks go first, being the longest. ``CVScores.seconds`` is the sum of a
+    model's fold times (compute, not elapsed time).
     """
     splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
     folds = list(splitter.split(X, y))
-    tasks = [(name, train, test) for name in models for train, test in folds]
-    logger.info("cross-validating %d models on %d folds: %d fits...", len(models), len(folds), len(tasks))
+    stacked = [name for name in models if isinstance(models[name](), BaseNeuralNet)]
+    tasks = [
+        (name, folds[start : start + size])
+        for name, size in [(name, STACKED_FOLDS) for name in stacked]
+        + [(name, 1) for name in models if name not in stacked]
+        for start in range(0, len(folds), size)
+    ]
+    n_fits = len(models) * len(folds)
+    logger.info("cross-validating %d models on %d folds: %d fits...", len(models), len(folds), n_fits)
     run = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_score_fold)(models[name](), X, y, train, test) for name, train, test in tasks
+        delayed(_score_folds)([models[name]() for _ in chunk], X, y, chunk) for name, chunk in tasks
     )
     started = time.perf_counter()
     per_model: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in models}
-    progress_every = max(1, len(tasks) // PROGRESS_STEPS)
-    for done, ((name, _, _), result) in enumerate(zip(tasks, run, strict=True), start=1):
-        per_model[name].append(result)
-        if done % progress_every == 0 and done < len(tasks):
-            logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, len(tasks), time.perf_counter() - started)
+    progress_every = max(1, n_fits // PROGRESS_STEPS)
+    done = 0
+    for (name, _), results in zip(tasks, run, strict=True):
+        per_model[name].extend(results)
+        before, done = done, done + len(results)
+        if done // progress_every > before // progress_every and done < n_fits:
+            logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, time.perf_counter() - started)
         if len(per_model[name]) == len(folds):
             scores = _cv_scores(per_model[name])
             logger.info(
@@ -202,29 +218,39 @@ def cross_validate_models(
                 scores.folds["accuracy"].mean(),
                 scores.folds["roc_auc"].mean(),
                 done,
-                len(tasks),
+                n_fits,
                 time.perf_counter() - started,
             )
     return {name: _cv_scores(results) for name, results in per_model.items()}
 
 
-def _score_fold(
-    estimator: Any, X: NDArray[np.float64], y: NDArray[np.int64], train: NDArray[np.intp], test: NDArray[np.intp]
-) -> tuple[dict[str, float], float]:
-    """Fit scaler + ``estimator`` on the training rows of one fold and score the test rows (losses positive).
+def _score_folds(
+    estimators: list[Any], X: NDArray[np.float64], y: NDArray[np.int64], folds: list[tuple[NDArray[np.intp], ...]]
+) -> list[tuple[dict[str, float], float]]:
+    """Fit a scaler and ``estimators[k]`` on the training rows of ``folds[k]`` and score its test rows.
 
-    Convergence warnings of the peers (scikit-learn's MLPClassifier stops at max_iter) are silenced here;
+    Scores are those of ``make_pipeline(StandardScaler(), estimator)`` fitted on the fold, with the losses
+    positive. Network estimators are fitted together (one stack), the others one by one. Convergence
+    warnings of the peers (scikit-learn's MLPClassifier stops at max_iter) are silenced here;
     `fit_with_warnings` records them once, on the held-out fit, so the report can say so.
     """
     started = time.perf_counter()
-    pipeline = make_pipeline(StandardScaler(), estimator)
+    scalers = [StandardScaler().fit(X[train]) for train, _ in folds]
+    data = [(scaler.transform(X[train]), y[train]) for scaler, (train, _) in zip(scalers, folds, strict=True)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        pipeline.fit(X[train], y[train])
-    raw = check_scoring(pipeline, scoring=dict(SCORERS))(pipeline, X[test], y[test])
-    seconds = time.perf_counter() - started
-    scores = {metric: float(raw[metric]) for metric in METRICS}
-    return {metric: abs(value) if metric in LOWER_IS_BETTER else value for metric, value in scores.items()}, seconds
+        if all(isinstance(estimator, BaseNeuralNet) for estimator in estimators):
+            fit_together(estimators, data)
+        else:
+            for estimator, (X_train, y_train) in zip(estimators, data, strict=True):
+                estimator.fit(X_train, y_train)
+    scorer = check_scoring(estimators[0], scoring=dict(SCORERS))
+    results = []
+    for estimator, scaler, (_, test) in zip(estimators, scalers, folds, strict=True):
+        raw = scorer(estimator, scaler.transform(X[test]), y[test])
+        results.append({metric: float(abs(raw[metric]) if metric in LOWER_IS_BETTER else raw[metric]) for metric in METRICS})
+    seconds = (time.perf_counter() - started) / len(folds)
+    return [(scores, seconds) for scores in results]
 
 
 def _cv_scores(results: list[tuple[dict[str, float], float]]) -> CVScores:

@@ -24,8 +24,9 @@ def _targets(loss: str, rng: np.random.RandomState) -> Array:
 
 
 def _network(n_outputs: int, rng: np.random.RandomState, fit_intercept: bool = True) -> Params:
-    params = init_params([N_FEATURES, *HIDDEN, n_outputs], "glorot", rng, fit_intercept)
-    params.flat[:] = rng.normal(scale=0.5, size=params.flat.size)
+    """A stack of one network with weights large enough to leave the activations' linear range."""
+    params = init_params([N_FEATURES, *HIDDEN, n_outputs], "glorot", [rng], fit_intercept)
+    params.flat[0] = rng.normal(scale=0.5, size=params.flat.shape[1])
     return params
 
 
@@ -33,16 +34,17 @@ def _relative_error(analytic: Array, numeric: Array) -> float:
     return float(np.linalg.norm(analytic - numeric) / (np.linalg.norm(analytic) + np.linalg.norm(numeric)))
 
 
-def _numeric_gradient(params: Params, f: Callable[[], float]) -> Array:
-    """Central differences ``(f(w + h) - f(w - h)) / 2h``, one parameter at a time."""
-    grad = np.zeros_like(params.flat)
-    for j in range(params.flat.size):
-        saved = params.flat[j]
-        params.flat[j] = saved + STEP
-        f_plus = f()
-        params.flat[j] = saved - STEP
-        f_minus = f()
-        params.flat[j] = saved
+def _numeric_gradient(params: Params, f: Callable[[], Array]) -> Array:
+    """Central differences ``(f(w + h) - f(w - h)) / 2h`` of the one network in ``params``, parameter by parameter."""
+    weights = params.flat[0]
+    grad = np.zeros_like(weights)
+    for j in range(weights.size):
+        saved = weights[j]
+        weights[j] = saved + STEP
+        f_plus = float(f()[0])
+        weights[j] = saved - STEP
+        f_minus = float(f()[0])
+        weights[j] = saved
         grad[j] = (f_plus - f_minus) / (2 * STEP)
     return grad
 
@@ -53,7 +55,7 @@ def _assert_smooth(params: Params, X: Array, activation: str) -> None:
         return
     a = X
     for w, b in zip(params.coefs[:-1], params.intercepts[:-1], strict=True):
-        z = a @ w + (0.0 if b is None else b)
+        z = a @ w[0] + (0.0 if b is None else b[0])
         assert np.min(np.abs(z)) > 1e-4, "test point too close to relu's kink; change the seed"
         a = np.maximum(z, 0.0)
 
@@ -71,14 +73,14 @@ def test_core_backprop_matches_finite_differences(
     params = _network(y.shape[1], rng)
     _assert_smooth(params, X, activation)
 
-    def objective() -> tuple[float, Params]:
+    def objective() -> tuple[Array, Params]:
         return loss_and_gradient(params, X, y, activation=activation, loss=loss, alpha=alpha, reduction=reduction)
 
     value, grads = objective()
     numeric = _numeric_gradient(params, lambda: objective()[0])
 
     assert np.isfinite(value)
-    assert _relative_error(grads.flat, numeric) < TOLERANCE
+    assert _relative_error(grads.flat[0], numeric) < TOLERANCE
 
 
 def test_core_backprop_without_intercepts_matches_finite_differences() -> None:
@@ -87,13 +89,13 @@ def test_core_backprop_without_intercepts_matches_finite_differences() -> None:
     X = rng.normal(size=(N_SAMPLES, N_FEATURES))
     y = _targets("sigmoid_squared_error", rng)
     params = _network(1, rng, fit_intercept=False)
-    assert params.flat.size == params.n_coef
+    assert params.flat.shape == (1, params.n_coef)
 
-    def objective() -> float:
+    def objective() -> Array:
         return loss_and_gradient(params, X, y, activation="sigmoid", loss="sigmoid_squared_error", reduction="sum")[0]
 
     _, grads = loss_and_gradient(params, X, y, activation="sigmoid", loss="sigmoid_squared_error", reduction="sum")
-    assert _relative_error(grads.flat, _numeric_gradient(params, objective)) < TOLERANCE
+    assert _relative_error(grads.flat[0], _numeric_gradient(params, objective)) < TOLERANCE
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
@@ -107,10 +109,10 @@ def test_core_backprop_through_fixed_dropout_masks_matches_finite_differences(ac
     masks = [(rng.uniform(size=(N_SAMPLES, width)) < keep) / keep for width in HIDDEN]
     assert any((m == 0).any() for m in masks)
 
-    def objective() -> float:
+    def objective() -> Array:
         acts = forward(params.coefs, params.intercepts, X, activation, masks)
         return backward(params, acts, y, activation=activation, loss="binary_log_loss", alpha=0.1, masks=masks)[0]
 
     acts = forward(params.coefs, params.intercepts, X, activation, masks)
     _, grads = backward(params, acts, y, activation=activation, loss="binary_log_loss", alpha=0.1, masks=masks)
-    assert _relative_error(grads.flat, _numeric_gradient(params, objective)) < TOLERANCE
+    assert _relative_error(grads.flat[0], _numeric_gradient(params, objective)) < TOLERANCE

@@ -78,35 +78,45 @@ def test_core_losses_stay_finite_at_extreme_logits(name: str) -> None:
 # --- parameters ----------------------------------------------------------------------------------
 
 
-def test_core_parameters_are_views_of_one_flat_vector() -> None:
-    params = network.allocate([3, 4, 2])
-    assert params.flat.size == 3 * 4 + 4 * 2 + 4 + 2 == params.n_coef + 6
-    params.flat[:] = np.arange(params.flat.size)
-    assert_array_equal(params.coefs[0].ravel(), np.arange(12))
-    assert_array_equal(params.coefs[1].ravel(), np.arange(12, 20))
-    assert_array_equal(params.intercepts[0], np.arange(20, 24))
+def test_core_parameters_are_views_of_one_row_per_network() -> None:
+    params = network.allocate([3, 4, 2], n_networks=2)
+    assert params.flat.shape == (2, 3 * 4 + 4 * 2 + 4 + 2) == (2, params.n_coef + 6)
+    params.flat[:] = np.arange(params.flat.size).reshape(2, -1)
+    assert_array_equal(params.coefs[0][0].ravel(), np.arange(12))
+    assert_array_equal(params.coefs[1][0].ravel(), np.arange(12, 20))
+    assert_array_equal(params.intercepts[0], [[np.arange(20, 24)], [np.arange(46, 50)]])
+    assert [w.shape for w in params.coefs] == [(2, 3, 4), (2, 4, 2)]
     assert all(np.shares_memory(w, params.flat) for w in params.coefs)
+    assert params.layer_sizes == [3, 4, 2]
+    second = params.select(np.array([False, True]))
+    assert_array_equal(second.flat, params.flat[1:])
+    assert not np.shares_memory(second.flat, params.flat)
 
     no_bias = network.allocate([3, 4, 2], fit_intercept=False)
-    assert no_bias.flat.size == no_bias.n_coef == 20
+    assert no_bias.flat.shape == (1, no_bias.n_coef) == (1, 20)
     assert no_bias.intercepts == [None, None]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        network.wrap(np.zeros((2, 19)), [3, 4, 2], fit_intercept=False)
 
 
 def test_core_initialisations_have_their_documented_distributions() -> None:
     sizes = [200, 300, 1]
-    glorot = network.init_params(sizes, "glorot", np.random.RandomState(0))
+    glorot = network.init_params(sizes, "glorot", [np.random.RandomState(0)])
     limit = np.sqrt(6 / 500)
     assert np.abs(glorot.coefs[0]).max() <= limit
     assert np.abs(glorot.coefs[0]).max() > 0.99 * limit
-    he = network.init_params(sizes, "he", np.random.RandomState(0))
+    he = network.init_params(sizes, "he", [np.random.RandomState(0)])
     assert_allclose(he.coefs[0].std(), np.sqrt(2 / 200), rtol=0.02)
-    uniform = network.init_params(sizes, "uniform", np.random.RandomState(0), fit_intercept=False)
+    uniform = network.init_params(sizes, "uniform", [np.random.RandomState(0)], fit_intercept=False)
     assert 0.0 <= uniform.coefs[0].min() < 0.01
     assert 0.99 < uniform.coefs[0].max() < 1.0
     for params in (glorot, he):
         assert not any(b.any() for b in params.intercepts if b is not None)
     with pytest.raises(ValueError, match="'zeros'"):
-        network.init_params(sizes, "zeros", np.random.RandomState(0))
+        network.init_params(sizes, "zeros", [np.random.RandomState(0)])
+    pair = network.init_params(sizes, "he", [np.random.RandomState(0), np.random.RandomState(1)])
+    assert_array_equal(pair.flat[0], he.flat[0])  # each network draws from its own generator
+    assert not np.array_equal(pair.flat[1], he.flat[0])
 
 
 # --- optimizers ----------------------------------------------------------------------------------
@@ -146,12 +156,14 @@ def test_core_make_optimizer_rejects_unknown_names() -> None:
 
 
 def test_core_dropout_masks_are_inverted_and_have_the_requested_rate() -> None:
-    masks = _dropout_masks(np.random.RandomState(0), 2000, [50], 0.25)
+    masks = _dropout_masks([np.random.RandomState(0), np.random.RandomState(1)], 2000, [50, 3], 0.25)
     assert masks is not None
+    assert [m.shape for m in masks] == [(2, 2000, 50), (2, 2000, 3)]
     assert set(np.unique(masks[0])) == {0.0, 1.0 / 0.75}
     assert_allclose((masks[0] == 0).mean(), 0.25, atol=0.01)
     assert_allclose(masks[0].mean(), 1.0, atol=0.02)  # expected activation unchanged
-    assert _dropout_masks(np.random.RandomState(0), 10, [5], 0.0) is None
+    assert not np.array_equal(masks[0][0], masks[0][1])  # each network has its own
+    assert _dropout_masks([np.random.RandomState(0)], 10, [5], 0.0) is None
 
 
 def test_core_train_restores_the_weights_of_the_best_validation_epoch() -> None:
@@ -159,14 +171,15 @@ def test_core_train_restores_the_weights_of_the_best_validation_epoch() -> None:
     X = rng.normal(size=(80, 3))
     y = (X[:, :1] + 0.8 * rng.normal(size=(80, 1)) > 0).astype(np.float64)  # noisy: overfits
     X_val, y_val = X[60:], y[60:]
-    params = network.init_params([3, 16, 1], "glorot", rng)
+    params = network.init_params([3, 16, 1], "glorot", [rng])
     config = TrainingConfig("tanh", "binary_log_loss", batch_size=8, max_iter=300, n_iter_no_change=20)
-    adam = optimizers.Adam(params.flat.size, 0.05)
-    result = train(params, adam, X[:60], y[:60], config, rng=rng, validation=(X_val, y_val))
+    adam = optimizers.Adam(params.flat.shape, 0.05)
+    [result] = train(params, adam, X[None, :60], y[None, :60], config, rngs=[rng], validation=(X_val[None], y_val[None]))
 
     assert result.stopped_early
     assert result.best_epoch < result.n_iter
-    z = network.forward(params.coefs, params.intercepts, X_val, "tanh")[-1]
+    restored = network.wrap(result.weights[None], [3, 16, 1])
+    z = network.forward(restored.coefs, restored.intercepts, X_val, "tanh")[-1]
     restored_score = -losses.binary_log_loss(z, y_val)[0] / len(y_val)
     assert restored_score == max(result.validation_scores) == result.validation_scores[result.best_epoch - 1]
     assert restored_score > result.validation_scores[-1]  # the last epoch's weights were worse
@@ -176,9 +189,10 @@ def test_core_train_restores_the_weights_of_the_best_validation_epoch() -> None:
 
 
 def _weights(params: network.Params) -> tuple[list[Array], list[Array]]:
-    intercepts = [b for b in params.intercepts if b is not None]
+    """The first network of ``params`` as an estimator stores it: 2-D coefficients, 1-D intercepts."""
+    intercepts = [b[0, 0] for b in params.intercepts if b is not None]
     assert len(intercepts) == len(params.coefs)
-    return params.coefs, intercepts
+    return [w[0] for w in params.coefs], intercepts
 
 
 @pytest.mark.parametrize(("n_outputs", "output_activation"), [(1, "sigmoid"), (3, "softmax")])
@@ -187,8 +201,8 @@ def test_core_stacked_networks_predict_the_mean_of_their_members(n_outputs: int,
     X = rng.normal(size=(20, 4))
     members = []
     for _ in range(3):
-        p = network.init_params([4, 5, 3, n_outputs], "glorot", rng)
-        p.flat[:] = rng.normal(size=p.flat.size)
+        p = network.init_params([4, 5, 3, n_outputs], "glorot", [rng])
+        p.flat[0] = rng.normal(size=p.flat.shape[1])
         members.append(_weights(p))
     coefs, intercepts = prediction.stack(members)
     assert [w.shape for w in coefs] == [(4, 15), (15, 9), (9, 3 * n_outputs)]
@@ -201,6 +215,6 @@ def test_core_stacked_networks_predict_the_mean_of_their_members(n_outputs: int,
 
 def test_core_stack_refuses_different_architectures() -> None:
     rng = np.random.RandomState(0)
-    small, large = (network.init_params([4, h, 1], "glorot", rng) for h in (3, 5))
+    small, large = (network.init_params([4, h, 1], "glorot", [rng]) for h in (3, 5))
     with pytest.raises(ValueError, match="architecture"):
         prediction.stack([_weights(small), _weights(large)])
