@@ -6,9 +6,9 @@ predictions; the math lives in :mod:`neuralnet.network` and the loop in :mod:`ne
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -22,6 +22,10 @@ from neuralnet.losses import OUTPUT_ACTIVATION
 from neuralnet.network import Params, Reduction, init_params, wrap
 from neuralnet.optimizers import make_optimizer
 from neuralnet.trainer import TrainingConfig, TrainingResult, train
+
+
+def _nothing_more() -> None:
+    pass
 
 
 _OPTIMIZER_SETTINGS = ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "rho", "epsilon")
@@ -168,6 +172,9 @@ class BaseNeuralNet(BaseEstimator):
         fit_together([self], [(X, y)])
         return self
 
+    def _fit_jobs(self, X: Any, y: Any) -> tuple[list["FitJob"], Callable[[], None]]:
+        return [self._start_fit(X, y)], _nothing_more  # the job's result is stored by _finish_fit
+
     def _start_fit(self, X: Any, y: Any) -> "FitJob":
         """Validate ``X, y`` and prepare this estimator's network for training (subclasses encode ``y``)."""
         raise NotImplementedError
@@ -256,19 +263,36 @@ class FitJob:
         return (self.config, self.optimizer, tuple(self.params.layer_sizes), self.params.fit_intercept, shapes)
 
 
-def fit_together(estimators: Sequence[BaseNeuralNet], data: Sequence[tuple[Any, Any]]) -> None:
+class Stackable(Protocol):
+    """An estimator whose fit is one or more network trainings, which :func:`fit_together` may stack with others."""
+
+    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
+        """Validate ``X, y`` and prepare the networks to train, with what to do once they are all trained."""
+        ...
+
+
+def can_fit_together(estimator: object) -> bool:
+    """Whether ``estimator`` is :class:`Stackable` (a network, or an ensemble of networks)."""
+    return callable(getattr(estimator, "_fit_jobs", None))
+
+
+def fit_together(estimators: Sequence[Stackable], data: Sequence[tuple[Any, Any]]) -> None:
     """Fit ``estimators[k]`` on ``data[k] = (X, y)`` for every k, training as many networks at once as can be.
 
     Networks with the same hyper-parameters (``random_state`` aside) and data shapes train as one stack
     (:mod:`neuralnet.trainer`), which costs far less than one network after the other and gives each
-    exactly the weights its own ``fit`` gives: the members of an ensemble, or one model's cross-validation folds.
+    exactly the weights its own ``fit`` gives: the members of an ensemble, one model's cross-validation
+    folds, or both.
     """
-    jobs = [estimator._start_fit(X, y) for estimator, (X, y) in zip(estimators, data, strict=True)]
+    prepared = [estimator._fit_jobs(X, y) for estimator, (X, y) in zip(estimators, data, strict=True)]
     groups: dict[tuple[Any, ...], list[FitJob]] = {}
-    for job in jobs:
-        groups.setdefault(job.stack_key(), []).append(job)
+    for jobs, _ in prepared:
+        for job in jobs:
+            groups.setdefault(job.stack_key(), []).append(job)
     for group in groups.values():
         _train_stack(group)
+    for _, finish in prepared:
+        finish()
 
 
 def _train_stack(jobs: list[FitJob]) -> None:

@@ -6,7 +6,7 @@ data set a single network's log loss moved by up to 0.018 from one seed to anoth
 or ten move far less and score better (see :mod:`neuralnet.presets`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, prediction
 from neuralnet.activations import Array
-from neuralnet.base import BaseNeuralNet, fit_together
+from neuralnet.base import FitJob, can_fit_together, fit_together
 from neuralnet.classifier import NeuralNetClassifier
 
 
@@ -76,7 +76,15 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> "NetworkEnsembleClassifier":
-        """Fit every member on all of ``X, y``; returns ``self``."""
+        """Fit every member on all of ``X, y``; returns ``self``.
+
+        Network members train side by side, as one stack (:func:`neuralnet.base.fit_together`).
+        """
+        fit_together([self], [(X, y)])
+        return self
+
+    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
+        """The members' trainings, for :func:`neuralnet.base.fit_together` (members of other kinds fit here)."""
         hyperparameters.check_int("n_members", self.n_members, 1)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -84,14 +92,23 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
         members = [clone(template).set_params(random_state=int(seed)) for seed in seeds]
-        if all(isinstance(member, BaseNeuralNet) for member in members):
-            fit_together(members, [(X, y)] * len(members))  # trained side by side, as one stack
-        else:
-            for member in members:
+        jobs: list[FitJob] = []
+        then: list[Callable[[], None]] = []
+        for member in members:
+            if can_fit_together(member):
+                member_jobs, member_finish = member._fit_jobs(X, y)
+                jobs.extend(member_jobs)
+                then.append(member_finish)
+            else:
                 member.fit(X, y)
-        self.estimators_ = members
-        self.classes_ = self.estimators_[0].classes_
-        return self
+
+        def finish() -> None:
+            for member_finish in then:
+                member_finish()
+            self.estimators_ = members
+            self.classes_ = members[0].classes_
+
+        return jobs, finish
 
     def predict_proba(self, X: Any) -> Array:
         """Average of the members' class probabilities, columns in ``classes_`` order.

@@ -21,6 +21,7 @@ from itertools import pairwise
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from neuralnet.activations import DERIVATIVES, HIDDEN_ACTIVATIONS, Array
 from neuralnet.losses import LOSSES
@@ -49,7 +50,7 @@ class Params:
     def layer_sizes(self) -> list[int]:
         return [w.shape[1] for w in self.coefs] + [self.coefs[-1].shape[2]]
 
-    def select(self, rows: Array) -> "Params":
+    def select(self, rows: NDArray[np.bool_] | NDArray[np.intp]) -> "Params":
         """A copy holding only the networks ``rows`` (a boolean mask or indices)."""
         return wrap(self.flat[rows], self.layer_sizes, self.fit_intercept)
 

@@ -7,11 +7,11 @@ slices, not fancy-indexed copies). All of this is done for every network of the 
 own rows with its own random generator; a network that stops early leaves the stack, and the others go on.
 """
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from neuralnet.activations import Array
 from neuralnet.losses import LOSSES
@@ -71,17 +71,17 @@ def _dropout_masks(
 class _Stack:
     """The networks of a run still training: their parameters, data, generators and stopping state."""
 
-    index: Array  # position of each in the caller's stack
+    index: NDArray[np.intp]  # position of each in the caller's stack
     params: Params
     X: Array
     y: Array
     validation: tuple[Array, Array] | None
     rngs: list[np.random.RandomState]
     best: Array  # best monitored loss so far
-    bad_epochs: Array
+    bad_epochs: NDArray[np.intp]
     best_flat: Array
 
-    def keep(self, rows: Array) -> "_Stack":
+    def keep(self, rows: NDArray[np.bool_]) -> "_Stack":
         validation = None if self.validation is None else (self.validation[0][rows], self.validation[1][rows])
         return _Stack(
             index=self.index[rows],
@@ -215,7 +215,7 @@ def _shuffle_into(stack: _Stack, X_epoch: Array, y_epoch: Array) -> None:
     np.take(stack.y.reshape(n_networks * n, -1), rows.ravel(), axis=0, out=y_epoch.reshape(n_networks * n, -1))
 
 
-def _finish(stack: _Stack, rows: Array, results: list[TrainingResult], *, stopped_early: bool) -> None:
+def _finish(stack: _Stack, rows: NDArray[np.bool_], results: list[TrainingResult], *, stopped_early: bool) -> None:
     """Record the kept weights of the networks ``rows``: the best validation epoch's, else the last."""
     weights = stack.best_flat if stack.validation is not None else stack.params.flat
     for position in np.flatnonzero(rows):

@@ -25,7 +25,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.parallel import Parallel, delayed
 
-from neuralnet.base import BaseNeuralNet, fit_together
+from neuralnet.base import can_fit_together, fit_together
 
 logger = logging.getLogger(__name__)
 
@@ -170,58 +170,71 @@ def cv_protocol(n_repeats: int) -> dict[str, Any]:
     }
 
 
-def cross_validate_models(
-    models: Mapping[str, Callable[[], Any]],
-    X: NDArray[np.float64],
-    y: NDArray[np.int64],
-    *,
-    n_repeats: int,
-    n_jobs: int = CV_N_JOBS,
-) -> dict[str, CVScores]:
-    """Every model, scaler inside each fold, on the same RepeatedStratifiedKFold folds.
+class CrossValidation:
+    """Every model, scaler inside each fold, on the same RepeatedStratifiedKFold folds, running in the background.
 
-    All fits go through one worker pool rather than one ``cross_validate`` per model, so both cores stay
-    busy from the first fit to the last instead of idling at the end of each model. A single network
-    (:class:`neuralnet.base.BaseNeuralNet`) fits :data:`STACKED_FOLDS` folds per task, trained together
-    as one stack (:func:`neuralnet.base.fit_together`: the same weights as one fold at a time, for a
-    fraction of the time); those tasks go first, being the longest. ``CVScores.seconds`` is the sum of a
-    model's fold times (compute, not elapsed time).
+    Creating it starts the fits in a pool of worker processes and returns at once, so that the caller can
+    do its own work meanwhile; :meth:`results` waits for them, logging progress. All fits go through one
+    pool rather than one ``cross_validate`` per model, so both cores stay busy from the first fit to the
+    last. A network or an ensemble of networks (:func:`neuralnet.base.can_fit_together`) fits
+    :data:`STACKED_FOLDS` folds per task, trained together as stacks (:func:`neuralnet.base.fit_together`:
+    the same weights as one fold at a time, for a fraction of the time); those tasks go first, being the
+    longest. ``CVScores.seconds`` is the sum of a model's fold times (compute, not elapsed time).
     """
-    splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
-    folds = list(splitter.split(X, y))
-    stacked = [name for name in models if isinstance(models[name](), BaseNeuralNet)]
-    tasks = [
-        (name, folds[start : start + size])
-        for name, size in [(name, STACKED_FOLDS) for name in stacked]
-        + [(name, 1) for name in models if name not in stacked]
-        for start in range(0, len(folds), size)
-    ]
-    n_fits = len(models) * len(folds)
-    logger.info("cross-validating %d models on %d folds: %d fits...", len(models), len(folds), n_fits)
-    run = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_score_folds)([models[name]() for _ in chunk], X, y, chunk) for name, chunk in tasks
-    )
-    started = time.perf_counter()
-    per_model: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in models}
-    progress_every = max(1, n_fits // PROGRESS_STEPS)
-    done = 0
-    for (name, _), results in zip(tasks, run, strict=True):
-        per_model[name].extend(results)
-        before, done = done, done + len(results)
-        if done // progress_every > before // progress_every and done < n_fits:
-            logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, time.perf_counter() - started)
-        if len(per_model[name]) == len(folds):
-            scores = _cv_scores(per_model[name])
-            logger.info(
-                "%s: accuracy %.4f, ROC AUC %.4f (%d/%d fits, %.1f s elapsed)",
-                name,
-                scores.folds["accuracy"].mean(),
-                scores.folds["roc_auc"].mean(),
-                done,
-                n_fits,
-                time.perf_counter() - started,
-            )
-    return {name: _cv_scores(results) for name, results in per_model.items()}
+
+    def __init__(
+        self,
+        models: Mapping[str, Callable[[], Any]],
+        X: NDArray[np.float64],
+        y: NDArray[np.int64],
+        *,
+        n_repeats: int,
+        n_jobs: int = CV_N_JOBS,
+    ) -> None:
+        splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
+        folds = list(splitter.split(X, y))
+        stacked = [name for name in models if can_fit_together(models[name]())]
+        sizes = [(name, STACKED_FOLDS) for name in stacked] + [(name, 1) for name in models if name not in stacked]
+        self._tasks = [
+            (name, folds[start : start + size]) for name, size in sizes for start in range(0, len(folds), size)
+        ]
+        self._models = list(models)
+        self._n_folds = len(folds)
+        logger.info(
+            "cross-validating %d models on %d folds in the background: %d fits...",
+            len(models),
+            len(folds),
+            len(models) * len(folds),
+        )
+        self._started = time.perf_counter()
+        self._run = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_score_folds)([models[name]() for _ in chunk], X, y, chunk) for name, chunk in self._tasks
+        )
+
+    def results(self) -> dict[str, CVScores]:
+        """Each model's fold scores, once all are done."""
+        n_fits = len(self._models) * self._n_folds
+        per_model: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in self._models}
+        progress_every = max(1, n_fits // PROGRESS_STEPS)
+        done = 0
+        for (name, _), results in zip(self._tasks, self._run, strict=True):
+            per_model[name].extend(results)
+            before, done = done, done + len(results)
+            elapsed = time.perf_counter() - self._started
+            if done // progress_every > before // progress_every and done < n_fits:
+                logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, elapsed)
+            if len(per_model[name]) == self._n_folds:
+                scores = _cv_scores(per_model[name])
+                logger.info(
+                    "%s: accuracy %.4f, ROC AUC %.4f (%d/%d fits, %.1f s elapsed)",
+                    name,
+                    scores.folds["accuracy"].mean(),
+                    scores.folds["roc_auc"].mean(),
+                    done,
+                    n_fits,
+                    elapsed,
+                )
+        return {name: _cv_scores(results) for name, results in per_model.items()}
 
 
 def _score_folds(
@@ -239,7 +252,7 @@ def _score_folds(
     data = [(scaler.transform(X[train]), y[train]) for scaler, (train, _) in zip(scalers, folds, strict=True)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if all(isinstance(estimator, BaseNeuralNet) for estimator in estimators):
+        if all(can_fit_together(estimator) for estimator in estimators):
             fit_together(estimators, data)
         else:
             for estimator, (X_train, y_train) in zip(estimators, data, strict=True):
@@ -248,7 +261,9 @@ def _score_folds(
     results = []
     for estimator, scaler, (_, test) in zip(estimators, scalers, folds, strict=True):
         raw = scorer(estimator, scaler.transform(X[test]), y[test])
-        results.append({metric: float(abs(raw[metric]) if metric in LOWER_IS_BETTER else raw[metric]) for metric in METRICS})
+        results.append(
+            {metric: float(abs(raw[metric]) if metric in LOWER_IS_BETTER else raw[metric]) for metric in METRICS}
+        )
     seconds = (time.perf_counter() - started) / len(folds)
     return [(scores, seconds) for scores in results]
 

@@ -6,6 +6,7 @@ import importlib.metadata
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.parallel import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
 from neuralnet.artifacts import ArtifactError, Manifest, point_latest_at, write_model_dir
 from training import dataset, estimators, evaluation, report
@@ -115,6 +116,11 @@ def train(
         estimator = clone(estimator).set_params(**search.best_params)
 
     label = f"{config.preset} (tuned)" if search is not None else config.preset
+    peer_factories = estimators.peers(config.preset)
+    cross_validation = None
+    if config.cv_repeats > 0:  # in worker processes, while this one fits and evaluates below
+        models = {label: lambda: clone(estimator), **peer_factories}
+        cross_validation = evaluation.CrossValidation(models, data.X, data.y, n_repeats=config.cv_repeats)
     logger.info("fitting %s on the training rows...", label)
     scaler = StandardScaler().fit(split.X_train)
     X_train, X_test = scaler.transform(split.X_train), scaler.transform(split.X_test)
@@ -131,9 +137,10 @@ def train(
         positive_class=POSITIVE_CLASS,
         threshold=DECISION_THRESHOLD,
     )
+    extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
     comparison = None
-    if config.cv_repeats > 0:
-        comparison = _compare(config, estimator, label, split=split, data=data)
+    if cross_validation is not None:
+        comparison = _compare(config, peer_factories, cross_validation, split=split, data=data)
     notes = {label: convergence, **(comparison.notes if comparison is not None else {})}
     notes = {name: messages for name, messages in notes.items() if messages}
 
@@ -142,7 +149,6 @@ def train(
 
     hyperparameters = estimators.json_safe_params(model)
     training_data = dataset.training_fingerprint(split)
-    extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
     report_data = report.ReportData(
         model_version=model_version,
         created_at=_iso(now),
@@ -250,39 +256,39 @@ def _metrics(
 
 def _compare(
     config: TrainingConfig,
-    estimator: Any,
-    label: str,
+    peer_factories: dict[str, Callable[[], Any]],
+    cross_validation: evaluation.CrossValidation,
     *,
     split: dataset.Split,
     data: dataset.Dataset,
 ) -> evaluation.Comparison:
-    """The chosen model and its peers: held-out figures of the peers, then CV of all on the same folds."""
-    peer_factories = estimators.peers(config.preset)
+    """The held-out figures of the peers, fitted here while the cross-validation runs, then its results.
+
+    The fits here use one BLAS thread, like those of the cross-validation's workers: the cores are theirs.
+    """
     scaler = StandardScaler().fit(split.X_train)
     X_train, X_test = scaler.transform(split.X_train), scaler.transform(split.X_test)
     logger.info("fitting the peers %s on the training rows...", ", ".join(peer_factories))
     started = time.perf_counter()
-    # in worker processes, like the CV folds: one BLAS thread each, both cores busy
-    fitted = Parallel(n_jobs=evaluation.CV_N_JOBS)(
-        delayed(evaluation.fit_with_warnings)(factory(), X_train, split.y_train) for factory in peer_factories.values()
-    )
-    logger.info("fitted the peers in %.1f s", time.perf_counter() - started)
     heldout: dict[str, dict[str, float]] = {}
     notes: dict[str, list[str]] = {}
-    for name, (peer, messages) in zip(peer_factories, fitted, strict=True):
-        notes[name] = messages
-        heldout[name] = evaluation.evaluate_heldout(
-            peer,
-            X_test,
-            split.y_test,
-            class_names=tuple(data.target_names[int(code)] for code in peer.classes_),
-            positive_class=POSITIVE_CLASS,
-            threshold=DECISION_THRESHOLD,
-        ).metrics
-    models = {label: lambda: clone(estimator), **peer_factories}
-    scores = evaluation.cross_validate_models(models, data.X, data.y, n_repeats=config.cv_repeats)
+    with threadpool_limits(limits=1):
+        for name, factory in peer_factories.items():
+            peer, notes[name] = evaluation.fit_with_warnings(factory(), X_train, split.y_train)
+            heldout[name] = evaluation.evaluate_heldout(
+                peer,
+                X_test,
+                split.y_test,
+                class_names=tuple(data.target_names[int(code)] for code in peer.classes_),
+                positive_class=POSITIVE_CLASS,
+                threshold=DECISION_THRESHOLD,
+            ).metrics
+    logger.info("fitted the peers in %.1f s", time.perf_counter() - started)
     return evaluation.Comparison(
-        protocol=evaluation.cv_protocol(config.cv_repeats), scores=scores, heldout=heldout, notes=notes
+        protocol=evaluation.cv_protocol(config.cv_repeats),
+        scores=cross_validation.results(),
+        heldout=heldout,
+        notes=notes,
     )
 
 

@@ -37,7 +37,7 @@ def _relative_error(analytic: Array, numeric: Array) -> float:
 def _numeric_gradient(params: Params, f: Callable[[], Array]) -> Array:
     """Central differences ``(f(w + h) - f(w - h)) / 2h`` of the one network in ``params``, parameter by parameter."""
     weights = params.flat[0]
-    grad = np.zeros_like(weights)
+    grad: Array = np.zeros_like(weights)
     for j in range(weights.size):
         saved = weights[j]
         weights[j] = saved + STEP

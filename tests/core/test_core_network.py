@@ -174,7 +174,9 @@ def test_core_train_restores_the_weights_of_the_best_validation_epoch() -> None:
     params = network.init_params([3, 16, 1], "glorot", [rng])
     config = TrainingConfig("tanh", "binary_log_loss", batch_size=8, max_iter=300, n_iter_no_change=20)
     adam = optimizers.Adam(params.flat.shape, 0.05)
-    [result] = train(params, adam, X[None, :60], y[None, :60], config, rngs=[rng], validation=(X_val[None], y_val[None]))
+    [result] = train(
+        params, adam, X[None, :60], y[None, :60], config, rngs=[rng], validation=(X_val[None], y_val[None])
+    )
 
     assert result.stopped_early
     assert result.best_epoch < result.n_iter

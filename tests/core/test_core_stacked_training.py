@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, NeuralNetRegressor, make_preset
 from neuralnet.activations import Array
 from neuralnet.base import BaseNeuralNet, fit_together
+from neuralnet.trainer import NonFiniteLossError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -101,8 +102,8 @@ def test_core_ensemble_members_equal_the_same_networks_fitted_alone(cancer: tupl
     assert len({member.n_iter_ for member in ensemble.estimators_}) > 1
 
 
-def test_core_a_failing_network_fails_the_whole_stack(cancer: tuple[Array, Array]) -> None:
+def test_core_one_diverging_network_fails_the_whole_stack_with_a_clear_error(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
-    models = [NeuralNetClassifier((5,), learning_rate=1e6, optimizer="sgd", max_iter=5, random_state=k) for k in range(2)]
-    with pytest.raises(ValueError, match="diverged|non-finite"):
-        fit_together(models, [(X * 1e6, y)] * 2)
+    models = [NeuralNetRegressor((5,), optimizer="sgd", learning_rate=0.1, random_state=k) for k in range(2)]
+    with pytest.raises(NonFiniteLossError, match=r"diverged\. Scale the inputs"):
+        fit_together(models, [(X, y * 1.0), (X * 1e4, y * 1.0)])  # the second network's inputs are not scaled

@@ -7,9 +7,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.ensemble import BaggingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier
 from training import dataset, evaluation
 from training.estimators import json_safe_params
 
@@ -73,7 +79,9 @@ def test_heldout_metrics_threshold_on_p_malignant_and_confusion_orientation() ->
 
 def test_cv_protocol_reproduces_the_logistic_regression_anchor() -> None:
     data = dataset.load_dataset()
-    scores = evaluation.cross_validate_models({"LogisticRegression": LogisticRegression}, data.X, data.y, n_repeats=10)
+    scores = evaluation.CrossValidation(
+        {"LogisticRegression": LogisticRegression}, data.X, data.y, n_repeats=10
+    ).results()
     summary = scores["LogisticRegression"].summary()
     assert len(scores["LogisticRegression"].folds["accuracy"]) == 50
     anchor = evaluation.ANCHORS["LogisticRegression"]
@@ -81,6 +89,25 @@ def test_cv_protocol_reproduces_the_logistic_regression_anchor() -> None:
     assert summary["roc_auc"]["mean"] == pytest.approx(anchor["roc_auc"], abs=5e-5)
     assert summary["log_loss"]["mean"] == pytest.approx(anchor["log_loss"], abs=5e-4)
     assert summary["brier_score"]["mean"] == pytest.approx(anchor["brier_score"], abs=5e-5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cv_of_stacked_folds_scores_exactly_like_one_pipeline_per_fold() -> None:
+    """Folds fitted together (networks, ensembles) and one by one (the rest) score as scikit-learn's own CV does."""
+    data = dataset.load_dataset()
+    network = NeuralNetClassifier((4,), max_iter=30, random_state=0)
+    ensemble = NetworkEnsembleClassifier(
+        NeuralNetClassifier((4,), activation="tanh", batch_size=64, early_stopping=True), n_members=3, random_state=0
+    )
+    models = {"network": lambda: clone(network), "ensemble": lambda: clone(ensemble), "lr": LogisticRegression}
+    scores = evaluation.CrossValidation(models, data.X, data.y, n_repeats=2, n_jobs=1).results()
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=evaluation.CV_RANDOM_STATE)
+    for name, factory in models.items():
+        expected = cross_validate(
+            make_pipeline(StandardScaler(), factory()), data.X, data.y, cv=folds, scoring=evaluation.SCORERS
+        )
+        for metric in evaluation.SCORERS:
+            assert_array_equal(scores[name].folds[metric], np.abs(expected[f"test_{metric}"]), err_msg=name)
 
 
 def test_check_target_knows_which_way_is_better() -> None:
