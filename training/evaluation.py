@@ -165,7 +165,7 @@ def cv_protocol(n_repeats: int) -> dict[str, Any]:
         "random_state": CV_RANDOM_STATE,
         "n_folds": CV_SPLITS * n_repeats,
         "rows": "all",
-        "scaler": "StandardScaler fitted inside each fold (make_pipeline)",
+        "scaler": "StandardScaler fitted on the training rows of each fold (scores as make_pipeline gives them)",
         "scoring": dict(SCORERS),
     }
 
