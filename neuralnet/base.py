@@ -221,7 +221,7 @@ class BaseNeuralNet(BaseEstimator):
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs before the "
                 "monitored loss stopped improving.",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,  # the caller of fit(), through fit_together and _train_stack
             )
         params = wrap(result.weights.reshape(1, -1), job.params.layer_sizes, self.fit_intercept)
         self.coefs_ = [w[0].copy() for w in params.coefs]
