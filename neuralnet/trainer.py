@@ -132,33 +132,13 @@ def train(
         best_flat=params.flat.copy(),
     )
     patience = config.n_iter_no_change
-    mean = config.reduction == "mean"
     grads, X_epoch, y_epoch = _buffers(stack, shuffle)
 
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, not warned about
         for epoch in range(config.max_iter):
             if shuffle:
                 _shuffle_into(stack, X_epoch, y_epoch)
-            epoch_loss = np.zeros(len(stack.rngs))
-            for start in range(0, n, batch):
-                Xb, yb = X_epoch[:, start : start + batch], y_epoch[:, start : start + batch]
-                masks = _dropout_masks(stack.rngs, Xb.shape[1], widths, config.dropout)
-                acts = forward(stack.params.coefs, stack.params.intercepts, Xb, config.activation, masks)
-                batch_loss, _ = backward(
-                    stack.params,
-                    acts,
-                    yb,
-                    activation=config.activation,
-                    loss=config.loss,
-                    alpha=config.alpha,
-                    reduction=config.reduction,
-                    masks=masks,
-                    out=grads,
-                )
-                optimizer.update_params(stack.params.flat, grads.flat)
-                epoch_loss += batch_loss * Xb.shape[1] if mean else batch_loss
-            if mean:
-                epoch_loss /= n
+            epoch_loss = _epoch(stack, optimizer, grads, X_epoch, y_epoch, config=config, batch=batch, widths=widths)
             if not np.all(np.isfinite(epoch_loss)):
                 bad = float(epoch_loss[~np.isfinite(epoch_loss)][0])
                 raise NonFiniteLossError(
@@ -196,6 +176,43 @@ def train(
 
     _finish(stack, np.ones(len(stack.rngs), dtype=bool), results, stopped_early=False)
     return results
+
+
+def _epoch(
+    stack: _Stack,
+    optimizer: Optimizer,
+    grads: Params,
+    X_epoch: Array,
+    y_epoch: Array,
+    *,
+    config: TrainingConfig,
+    batch: int,
+    widths: list[int],
+) -> Array:
+    """One pass over the (shuffled) rows in batches of ``batch``: each network's mean or summed objective."""
+    n = X_epoch.shape[1]
+    mean = config.reduction == "mean"
+    epoch_loss = np.zeros(len(stack.rngs))
+    for start in range(0, n, batch):
+        Xb, yb = X_epoch[:, start : start + batch], y_epoch[:, start : start + batch]
+        masks = _dropout_masks(stack.rngs, Xb.shape[1], widths, config.dropout)
+        acts = forward(stack.params.coefs, stack.params.intercepts, Xb, config.activation, masks)
+        batch_loss, _ = backward(
+            stack.params,
+            acts,
+            yb,
+            activation=config.activation,
+            loss=config.loss,
+            alpha=config.alpha,
+            reduction=config.reduction,
+            masks=masks,
+            out=grads,
+        )
+        optimizer.update_params(stack.params.flat, grads.flat)
+        epoch_loss += batch_loss * Xb.shape[1] if mean else batch_loss
+    if mean:
+        epoch_loss /= n
+    return epoch_loss
 
 
 def _buffers(stack: _Stack, shuffle: bool) -> tuple[Params, Array, Array]:
