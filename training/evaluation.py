@@ -179,7 +179,9 @@ class CrossValidation:
     last. A network or an ensemble of networks (:func:`neuralnet.base.can_fit_together`) fits
     :data:`STACKED_FOLDS` folds per task, trained together as stacks (:func:`neuralnet.base.fit_together`:
     the same weights as one fold at a time, for a fraction of the time); those tasks go first, being the
-    longest. ``CVScores.seconds`` is the sum of a model's fold times (compute, not elapsed time).
+    longest, and take the folds in order of training size, so that each task's folds make one stack (only
+    networks with the same data shape can). ``CVScores.seconds`` is the sum of a model's fold times
+    (compute, not elapsed time).
     """
 
     def __init__(
@@ -194,9 +196,12 @@ class CrossValidation:
         splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
         folds = list(splitter.split(X, y))
         stacked = [name for name in models if can_fit_together(models[name]())]
-        sizes = [(name, STACKED_FOLDS) for name in stacked] + [(name, 1) for name in models if name not in stacked]
+        by_size = sorted(range(len(folds)), key=lambda i: len(folds[i][0]))
+        in_order = list(range(len(folds)))
+        plans = [(name, by_size, STACKED_FOLDS) for name in stacked]
+        plans += [(name, in_order, 1) for name in models if name not in stacked]
         self._tasks = [
-            (name, folds[start : start + size]) for name, size in sizes for start in range(0, len(folds), size)
+            (name, order[start : start + size]) for name, order, size in plans for start in range(0, len(order), size)
         ]
         self._models = list(models)
         self._n_folds = len(folds)
@@ -208,23 +213,24 @@ class CrossValidation:
         )
         self._started = time.perf_counter()
         self._run = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_score_folds)([models[name]() for _ in chunk], X, y, chunk) for name, chunk in self._tasks
+            delayed(_score_folds)([models[name]() for _ in chunk], X, y, [folds[i] for i in chunk])
+            for name, chunk in self._tasks
         )
 
     def results(self) -> dict[str, CVScores]:
         """Each model's fold scores, once all are done."""
         n_fits = len(self._models) * self._n_folds
-        per_model: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in self._models}
+        per_model: dict[str, dict[int, tuple[dict[str, float], float]]] = {name: {} for name in self._models}
         progress_every = max(1, n_fits // PROGRESS_STEPS)
         done = 0
-        for (name, _), results in zip(self._tasks, self._run, strict=True):
-            per_model[name].extend(results)
+        for (name, chunk), results in zip(self._tasks, self._run, strict=True):
+            per_model[name].update(zip(chunk, results, strict=True))
             before, done = done, done + len(results)
             elapsed = time.perf_counter() - self._started
             if done // progress_every > before // progress_every and done < n_fits:
                 logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, elapsed)
             if len(per_model[name]) == self._n_folds:
-                scores = _cv_scores(per_model[name])
+                scores = _cv_scores([per_model[name][i] for i in range(self._n_folds)])
                 logger.info(
                     "%s: accuracy %.4f, ROC AUC %.4f (%d/%d fits, %.1f s elapsed)",
                     name,
@@ -234,7 +240,7 @@ class CrossValidation:
                     n_fits,
                     elapsed,
                 )
-        return {name: _cv_scores(results) for name, results in per_model.items()}
+        return {name: _cv_scores([results[i] for i in range(self._n_folds)]) for name, results in per_model.items()}
 
 
 def _score_folds(
