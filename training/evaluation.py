@@ -61,8 +61,8 @@ CV_RANDOM_STATE: Final = 0
 CV_N_JOBS: Final = -1
 """Worker processes for the fits: one per CPU (joblib's -1), each with one BLAS thread."""
 STACKED_FOLDS: Final = 10
-"""Folds of a single-network model fitted together per task: enough to share numpy's per-call cost, few
-enough that the tasks still spread over the workers."""
+"""Folds of a network (or ensemble of networks) fitted together per task: enough to share numpy's per-call
+cost, few enough that the tasks still spread over the workers."""
 PROGRESS_STEPS: Final = 10
 """The cross-validation logs its progress this many times, besides one line per model when its folds are done."""
 
@@ -216,6 +216,12 @@ class CrossValidation:
             delayed(_score_folds)([models[name]() for _ in chunk], X, y, [folds[i] for i in chunk])
             for name, chunk in self._tasks
         )
+
+    def cancel(self) -> None:
+        """Drop the fits not yet done (when the run fails before it needs the results); a no-op after them."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # joblib's note that some results went unused
+            self._run.close()
 
     def results(self) -> dict[str, CVScores]:
         """Each model's fold scores, once all are done."""

@@ -15,6 +15,7 @@ from typing import Any, Final
 import joblib
 import numpy as np
 import sklearn
+from numpy.typing import NDArray
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -121,26 +122,30 @@ def train(
     if config.cv_repeats > 0:  # in worker processes, while this one fits and evaluates below
         models = {label: lambda: clone(estimator), **peer_factories}
         cross_validation = evaluation.CrossValidation(models, data.X, data.y, n_repeats=config.cv_repeats)
-    logger.info("fitting %s on the training rows...", label)
-    scaler = StandardScaler().fit(split.X_train)
-    X_train, X_test = scaler.transform(split.X_train), scaler.transform(split.X_test)
-    fit_started = time.perf_counter()
-    model, convergence = evaluation.fit_with_warnings(estimator, X_train, split.y_train)
-    logger.info("fitted %s in %.1f s", label, time.perf_counter() - fit_started)
+    try:
+        logger.info("fitting %s on the training rows...", label)
+        scaler = StandardScaler().fit(split.X_train)
+        X_train, X_test = scaler.transform(split.X_train), scaler.transform(split.X_test)
+        fit_started = time.perf_counter()
+        model, convergence = evaluation.fit_with_warnings(estimator, X_train, split.y_train)
+        logger.info("fitted %s in %.1f s", label, time.perf_counter() - fit_started)
 
-    class_names = tuple(data.target_names[int(code)] for code in model.classes_)
-    heldout = evaluation.evaluate_heldout(
-        model,
-        X_test,
-        split.y_test,
-        class_names=class_names,
-        positive_class=POSITIVE_CLASS,
-        threshold=DECISION_THRESHOLD,
-    )
-    extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
-    comparison = None
-    if cross_validation is not None:
-        comparison = _compare(config, peer_factories, cross_validation, split=split, data=data)
+        class_names = tuple(data.target_names[int(code)] for code in model.classes_)
+        heldout = evaluation.evaluate_heldout(
+            model,
+            X_test,
+            split.y_test,
+            class_names=class_names,
+            positive_class=POSITIVE_CLASS,
+            threshold=DECISION_THRESHOLD,
+        )
+        extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
+        comparison = None
+        if cross_validation is not None:
+            comparison = _compare(config, peer_factories, cross_validation, X_train, X_test, split=split, data=data)
+    finally:
+        if cross_validation is not None:
+            cross_validation.cancel()  # stops the workers when something above failed; a no-op once done
     notes = {label: convergence, **(comparison.notes if comparison is not None else {})}
     notes = {name: messages for name, messages in notes.items() if messages}
 
@@ -258,16 +263,17 @@ def _compare(
     config: TrainingConfig,
     peer_factories: dict[str, Callable[[], Any]],
     cross_validation: evaluation.CrossValidation,
+    X_train: NDArray[np.float64],
+    X_test: NDArray[np.float64],
     *,
     split: dataset.Split,
     data: dataset.Dataset,
 ) -> evaluation.Comparison:
-    """The held-out figures of the peers, fitted here while the cross-validation runs, then its results.
+    """The held-out figures of the peers, fitted here on the scaled rows while the cross-validation runs, then
+    its results.
 
     The fits here use one BLAS thread, like those of the cross-validation's workers: the cores are theirs.
     """
-    scaler = StandardScaler().fit(split.X_train)
-    X_train, X_test = scaler.transform(split.X_train), scaler.transform(split.X_test)
     logger.info("fitting the peers %s on the training rows...", ", ".join(peer_factories))
     started = time.perf_counter()
     heldout: dict[str, dict[str, float]] = {}

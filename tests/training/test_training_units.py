@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,6 +112,38 @@ def test_cv_of_stacked_folds_scores_exactly_like_one_pipeline_per_fold() -> None
         )
         for metric in evaluation.SCORERS:
             assert_array_equal(scores[name].folds[metric], np.abs(expected[f"test_{metric}"]), err_msg=name)
+
+
+class _SlowLogisticRegression(LogisticRegression):
+    """Leaves a file behind for every fit, which takes a while: shows whether the workers are still fitting."""
+
+    def __init__(self, marker_dir: str = "", C: float = 1.0) -> None:
+        super().__init__(C=C)
+        self.marker_dir = marker_dir
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _SlowLogisticRegression:
+        time.sleep(0.3)
+        (Path(self.marker_dir) / uuid.uuid4().hex).touch()
+        super().fit(X, y, sample_weight)
+        return self
+
+
+def test_cancelled_cv_stops_fitting(tmp_path: Path) -> None:
+    """A run that fails while the cross-validation works in the background stops the workers at once."""
+    data = dataset.load_dataset()
+    slow = {"slow": lambda: _SlowLogisticRegression(str(tmp_path))}
+    cross_validation = evaluation.CrossValidation(slow, data.X, data.y, n_repeats=10, n_jobs=2)  # 50 x 0.3 s
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:  # the workers start, then fit
+        time.sleep(0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cross_validation.cancel()
+    at_cancel = len(list(tmp_path.iterdir()))
+    time.sleep(2.0)
+    assert 0 < at_cancel < 50
+    assert len(list(tmp_path.iterdir())) <= at_cancel + 2  # only the fits already running may finish
+    assert not caught
 
 
 def test_check_target_knows_which_way_is_better() -> None:
