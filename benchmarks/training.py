@@ -2,7 +2,7 @@
 
 For the two presets on the protocol's first cross-validation folds, it prints the CPU time of fitting every
 single network one after the other (the baseline: how networks trained before they trained in stacks; for the
-ensemble, each member alone) and of fitting the folds' models with :func:`neuralnet.base.fit_together`, as
+ensemble, each member alone) and of fitting the folds' models with :func:`neuralnet.stacking.fit_together`, as
 the training run does, interleaved and repeated so that the machine's noise hits both sides alike: the
 medians and their ratio. It checks that both give the same weights. Then, unless ``--no-full-run``, it
 times one whole ``python -m training`` (wall and CPU). Run it with ``make bench-training`` or
@@ -29,7 +29,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from neuralnet import make_preset
-from neuralnet.base import fit_together
+from neuralnet.stacking import fit_together
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,8 @@ predictions; the math lives in :mod:`neuralnet.network` and the loop in :mod:`ne
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -19,9 +18,9 @@ from sklearn.utils import check_random_state
 from neuralnet import hyperparameters
 from neuralnet.activations import Array
 from neuralnet.losses import OUTPUT_ACTIVATION
-from neuralnet.network import Params, Reduction, init_params, wrap
-from neuralnet.optimizers import make_optimizer
-from neuralnet.trainer import TrainingConfig, TrainingResult, train
+from neuralnet.network import Reduction, init_params, wrap
+from neuralnet.stacking import FitJob, fit_together
+from neuralnet.trainer import TrainingConfig, TrainingResult
 
 
 def _nothing_more() -> None:
@@ -172,16 +171,16 @@ class BaseNeuralNet(BaseEstimator):
         fit_together([self], [(X, y)])
         return self
 
-    def _fit_jobs(self, X: Any, y: Any) -> tuple[list["FitJob"], Callable[[], None]]:
+    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
         return [self._start_fit(X, y)], _nothing_more  # the job's result is stored by _finish_fit
 
-    def _start_fit(self, X: Any, y: Any) -> "FitJob":
+    def _start_fit(self, X: Any, y: Any) -> FitJob:
         """Validate ``X, y`` and prepare this estimator's network for training (subclasses encode ``y``)."""
         raise NotImplementedError
 
     def _network_job(
         self, X: Array, Y: Array, loss: str, stratify: Any = None, attributes: dict[str, Any] | None = None
-    ) -> "FitJob":
+    ) -> FitJob:
         """An initialised network mapping ``X`` to the encoded targets ``Y`` under ``loss``, ready to train.
 
         The random generator is used in a fixed order - initial weights, validation split, then training - so
@@ -210,7 +209,7 @@ class BaseNeuralNet(BaseEstimator):
         settings = tuple((name, getattr(self, name)) for name in _OPTIMIZER_SETTINGS)
         return FitJob(self, X, Y, validation, rng, params, config, (self.optimizer, settings), attributes or {})
 
-    def _finish_fit(self, job: "FitJob", result: TrainingResult) -> None:
+    def _finish_fit(self, job: FitJob, result: TrainingResult) -> None:
         """Store what training produced as the fitted attributes."""
         if not np.all(np.isfinite(result.weights)):
             raise ValueError(
@@ -241,71 +240,6 @@ class BaseNeuralNet(BaseEstimator):
         self.best_epoch_ = result.best_epoch if early else None
         for name, value in job.attributes.items():
             setattr(self, name, value)
-
-
-@dataclass(frozen=True)
-class FitJob:
-    """One estimator's network, prepared for training: what :func:`fit_together` stacks."""
-
-    estimator: BaseNeuralNet
-    X: Array
-    Y: Array
-    validation: tuple[Array, Array] | None
-    rng: np.random.RandomState
-    params: Params
-    config: TrainingConfig
-    optimizer: tuple[str, tuple[tuple[str, Any], ...]]
-    attributes: dict[str, Any]  # set on the estimator once trained (the classifier's ``classes_``)
-
-    def stack_key(self) -> tuple[Any, ...]:
-        """Jobs with equal keys train as one stack: same settings, architecture and data shapes."""
-        shapes = (self.X.shape, self.Y.shape, None if self.validation is None else self.validation[0].shape)
-        return (self.config, self.optimizer, tuple(self.params.layer_sizes), self.params.fit_intercept, shapes)
-
-
-class Stackable(Protocol):
-    """An estimator whose fit is one or more network trainings, which :func:`fit_together` may stack with others."""
-
-    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
-        """Validate ``X, y`` and prepare the networks to train, with what to do once they are all trained."""
-        ...
-
-
-def can_fit_together(estimator: object) -> bool:
-    """Whether ``estimator`` is :class:`Stackable` (a network, or an ensemble of networks)."""
-    return callable(getattr(estimator, "_fit_jobs", None))
-
-
-def fit_together(estimators: Sequence[Stackable], data: Sequence[tuple[Any, Any]]) -> None:
-    """Fit ``estimators[k]`` on ``data[k] = (X, y)`` for every k, training as many networks at once as can be.
-
-    Networks with the same hyper-parameters (``random_state`` aside) and data shapes train as one stack
-    (:mod:`neuralnet.trainer`), which costs far less than one network after the other and gives each
-    exactly the weights its own ``fit`` gives: the members of an ensemble, one model's cross-validation
-    folds, or both.
-    """
-    prepared = [estimator._fit_jobs(X, y) for estimator, (X, y) in zip(estimators, data, strict=True)]
-    groups: dict[tuple[Any, ...], list[FitJob]] = {}
-    for jobs, _ in prepared:
-        for job in jobs:
-            groups.setdefault(job.stack_key(), []).append(job)
-    for group in groups.values():
-        _train_stack(group)
-    for _, finish in prepared:
-        finish()
-
-
-def _train_stack(jobs: list[FitJob]) -> None:
-    first = jobs[0]
-    params = wrap(np.vstack([job.params.flat for job in jobs]), first.params.layer_sizes, first.params.fit_intercept)
-    held_out = [job.validation for job in jobs if job.validation is not None]  # all or none: same stack key
-    validation = (np.stack([v[0] for v in held_out]), np.stack([v[1] for v in held_out])) if held_out else None
-    name, settings = first.optimizer
-    optimizer = make_optimizer(name, params.flat.shape, **dict(settings))
-    X, Y = np.stack([job.X for job in jobs]), np.stack([job.Y for job in jobs])
-    results = train(params, optimizer, X, Y, first.config, rngs=[job.rng for job in jobs], validation=validation)
-    for job, result in zip(jobs, results, strict=True):
-        job.estimator._finish_fit(job, result)
 
 
 def _validation_split(

@@ -10,8 +10,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, network, prediction
 from neuralnet.activations import Array
-from neuralnet.base import BaseNeuralNet, FitJob
+from neuralnet.base import BaseNeuralNet
 from neuralnet.network import Reduction
+from neuralnet.stacking import FitJob
 
 CLASSIFIER_LOSSES = ("log_loss", "squared_error")
 

@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, prediction
 from neuralnet.activations import Array
-from neuralnet.base import FitJob, can_fit_together, fit_together
 from neuralnet.classifier import NeuralNetClassifier
+from neuralnet.stacking import FitJob, can_fit_together, fit_together
 
 
 def average_proba(probas: Sequence[Array]) -> Array:
@@ -78,13 +78,13 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "NetworkEnsembleClassifier":
         """Fit every member on all of ``X, y``; returns ``self``.
 
-        Network members train side by side, as one stack (:func:`neuralnet.base.fit_together`).
+        Network members train side by side, as one stack (:func:`neuralnet.stacking.fit_together`).
         """
         fit_together([self], [(X, y)])
         return self
 
     def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
-        """The members' trainings, for :func:`neuralnet.base.fit_together` (members of other kinds fit here)."""
+        """The members' trainings, for :func:`neuralnet.stacking.fit_together` (members of other kinds fit here)."""
         hyperparameters.check_int("n_members", self.n_members, 1)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)

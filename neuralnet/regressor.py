@@ -8,7 +8,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import prediction
 from neuralnet.activations import Array
-from neuralnet.base import BaseNeuralNet, FitJob
+from neuralnet.base import BaseNeuralNet
+from neuralnet.stacking import FitJob
 
 
 class NeuralNetRegressor(RegressorMixin, BaseNeuralNet):

@@ -25,7 +25,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.parallel import Parallel, delayed
 
-from neuralnet.base import can_fit_together, fit_together
+from neuralnet.stacking import can_fit_together, fit_together
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,8 @@ class CrossValidation:
     Creating it starts the fits in a pool of worker processes and returns at once, so that the caller can
     do its own work meanwhile; :meth:`results` waits for them, logging progress. All fits go through one
     pool rather than one ``cross_validate`` per model, so both cores stay busy from the first fit to the
-    last. A network or an ensemble of networks (:func:`neuralnet.base.can_fit_together`) fits
-    :data:`STACKED_FOLDS` folds per task, trained together as stacks (:func:`neuralnet.base.fit_together`:
+    last. A network or an ensemble of networks (:func:`neuralnet.stacking.can_fit_together`) fits
+    :data:`STACKED_FOLDS` folds per task, trained together as stacks (:func:`neuralnet.stacking.fit_together`:
     the same weights as one fold at a time, for a fraction of the time); those tasks go first, being the
     longest, and take the folds in order of training size, so that each task's folds make one stack (only
     networks with the same data shape can). ``CVScores.seconds`` is the sum of a model's fold times

@@ -15,7 +15,8 @@ from sklearn.preprocessing import StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, NeuralNetRegressor, make_preset
 from neuralnet.activations import Array
-from neuralnet.base import BaseNeuralNet, fit_together
+from neuralnet.base import BaseNeuralNet
+from neuralnet.stacking import fit_together
 from neuralnet.trainer import NonFiniteLossError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
