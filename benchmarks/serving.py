@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 from sklearn.datasets import load_breast_cancer
 
 from training.pipeline import train_model_dir
@@ -64,9 +64,9 @@ def server(
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+                if httpx2.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{command} was not ready within 30 s")
@@ -118,7 +118,7 @@ def batch_round_trip_ms(url: str, body: bytes, repeats: int) -> float:
     """Median wall time of one batch request over keep-alive HTTP, body encoded once beforehand."""
     headers = {"Content-Type": "application/json"}
     timings = []
-    with httpx.Client(timeout=60) as client:
+    with httpx2.Client(timeout=60) as client:
         for attempt in range(repeats + 2):
             started = time.perf_counter()
             response = client.post(url, content=body, headers=headers)

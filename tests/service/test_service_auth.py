@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
@@ -37,12 +37,12 @@ def test_the_right_key_opens_predict(
         {"Authorization": "Bearer wrong"},
         {"Authorization": f"Basic {KEY}"},
         {"X-API-Key": ""},
-        {"X-API-Key": "ünïcode".encode()},
+        {b"X-API-Key": "ünïcode".encode()},
     ],
     ids=["none", "wrong", "prefix", "wrong-bearer", "basic-scheme", "empty", "non-ascii"],
 )
 def test_no_or_a_wrong_key_gets_401(
-    locked: TestClient, data_rows: NDArray[np.float64], headers: dict[str, str | bytes]
+    locked: TestClient, data_rows: NDArray[np.float64], headers: Mapping[str, str] | Mapping[bytes, bytes]
 ) -> None:
     response = locked.post("/predict", json=data_rows[0].tolist(), headers=headers)
     assert response.status_code == 401

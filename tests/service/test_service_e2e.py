@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -62,9 +62,9 @@ def running(tmp_path: Path, model_dir: Path, *args: str, wait_for: str = "/ready
             if time.perf_counter() - started > 30:
                 pytest.fail(f"the server did not answer {wait_for} within 30 s:\n{log.read_text()}")
             try:
-                if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
+                if httpx2.get(base_url + wait_for, timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.05)
         yield Server(process, base_url, log, time.perf_counter() - started)
@@ -86,7 +86,7 @@ def test_the_server_starts_predicts_and_logs_json(
 ) -> None:
     with (
         running(tmp_path, model_dir, INSTANCE_NAME="replica-e2e") as server,
-        httpx.Client(base_url=server.base_url) as http,
+        httpx2.Client(base_url=server.base_url) as http,
     ):
         single = http.post("/predict", json=as_named(data_rows[0]), headers={"X-Request-ID": "e2e-1"})
         assert single.status_code == 200
@@ -146,7 +146,7 @@ def _read_response(connection: socket.socket) -> bytes:
 def test_a_missing_model_gives_a_live_but_unready_server(tmp_path: Path) -> None:
     with (
         running(tmp_path, tmp_path / "no-such-model", wait_for="/health") as server,
-        httpx.Client(base_url=server.base_url) as http,
+        httpx2.Client(base_url=server.base_url) as http,
     ):
         assert http.get("/health").json()["model_loaded"] is False
         ready = http.get("/ready")
@@ -166,11 +166,11 @@ def test_two_workers_share_the_port_and_aggregate_their_metrics(
 ) -> None:
     with (
         running(tmp_path, model_dir, "--workers", "2", INSTANCE_NAME="pool") as server,
-        httpx.Client(base_url=server.base_url) as http,
+        httpx2.Client(base_url=server.base_url) as http,
     ):
         for _ in range(10):
             # Each request on a new connection, so that both workers get some.
-            response = httpx.post(server.base_url + "/predict", json=data_rows[0].tolist())
+            response = httpx2.post(server.base_url + "/predict", json=data_rows[0].tolist())
             assert response.status_code == 200
             assert response.headers["x-instance"] == "pool"
         metrics = http.get("/metrics").text

@@ -47,7 +47,7 @@ def test_a_sane_request_id_is_echoed(client: TestClient, request_id: str) -> Non
     "request_id", ["", "a" * 129, "has space", "semi;colon", 'quote"d', "-leading-dash", "ünï"], ids=repr
 )
 def test_an_insane_request_id_is_replaced(client: TestClient, request_id: str) -> None:
-    response = client.get("/health", headers={"X-Request-ID": request_id.encode()})
+    response = client.get("/health", headers={b"X-Request-ID": request_id.encode()})
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
