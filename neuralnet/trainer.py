@@ -42,7 +42,7 @@ class TrainingResult:
 
     loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] = field(default_factory=list)
-    best_epoch: int = 0
+    best_epoch: int = 0  # with validation data; without, the weights kept are the last epoch's
     stopped_early: bool = False
     weights: Array = field(default_factory=lambda: np.empty(0))
 
@@ -160,8 +160,6 @@ def train(
                     results[k].best_epoch = epoch + 1
             else:
                 monitored = epoch_loss
-                for k in stack.index:
-                    results[k].best_epoch = epoch + 1
             stack.bad_epochs = np.where(monitored > stack.best - config.tol, stack.bad_epochs + 1, 0)
             stack.best = np.minimum(stack.best, monitored)
             if patience is not None:

@@ -227,6 +227,7 @@ class CrossValidation:
         """Each model's fold scores, once all are done."""
         n_fits = len(self._models) * self._n_folds
         per_model: dict[str, dict[int, tuple[dict[str, float], float]]] = {name: {} for name in self._models}
+        finished: dict[str, CVScores] = {}
         progress_every = max(1, n_fits // PROGRESS_STEPS)
         done = 0
         for (name, chunk), results in zip(self._tasks, self._run, strict=True):
@@ -236,7 +237,7 @@ class CrossValidation:
             if done // progress_every > before // progress_every and done < n_fits:
                 logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, elapsed)
             if len(per_model[name]) == self._n_folds:
-                scores = _cv_scores([per_model[name][i] for i in range(self._n_folds)])
+                scores = finished[name] = _cv_scores([per_model[name][i] for i in range(self._n_folds)])
                 logger.info(
                     "%s: accuracy %.4f, ROC AUC %.4f (%d/%d fits, %.1f s elapsed)",
                     name,
@@ -246,7 +247,7 @@ class CrossValidation:
                     n_fits,
                     elapsed,
                 )
-        return {name: _cv_scores([results[i] for i in range(self._n_folds)]) for name, results in per_model.items()}
+        return {name: finished[name] for name in self._models}
 
 
 def _score_folds(
