@@ -51,7 +51,7 @@ bench: $(VENV)/.dev-deps
 
 ## bench-training: networks trained as stacks against one at a time, and one whole training run
 bench-training: $(VENV)/.dev-deps
-	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/stacked_training.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -6,7 +6,7 @@ ensemble, each member alone) and of fitting the folds' models with :func:`neural
 the training run does, interleaved and repeated so that the machine's noise hits both sides alike: the
 medians and their ratio. It checks that both give the same weights. Then, unless ``--no-full-run``, it
 times one whole ``python -m training`` (wall and CPU). Run it with ``make bench-training`` or
-``python benchmarks/training.py``.
+``python benchmarks/stacked_training.py``.
 """
 
 from __future__ import annotations
