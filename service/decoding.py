@@ -2,7 +2,9 @@
 
 Accepted bodies (feature names, order and ranges come from the manifest):
 
-* one record, keyed by feature name: ``{"mean_radius": 17.99, ...}``
+* one record, keyed by feature name: ``{"mean_radius": 17.99, ...}``, or by the data set's own names as
+  ``load_breast_cancer(as_frame=True)`` spells them: ``{"mean radius": 17.99, ...}`` (one convention per
+  request, so that a record cannot name a feature twice)
 * one record as an array in the data set's order: ``[17.99, 10.38, ...]``
 * a batch of records, all in one of those forms: ``{"instances": [record, ...]}`` (KServe v1)
 
@@ -19,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import numpy as np
 import orjson
@@ -29,7 +31,7 @@ from pydantic import ValidationError
 
 from neuralnet.artifacts import Manifest
 from service.errors import ErrorDetail, InvalidEncodingError, InvalidInputError, MalformedBodyError, TooManyRowsError
-from service.problems import FORMS, MAX_DETAILS, ProblemReporter, duplicate_key_details, kind_of, summary
+from service.problems import FORMS, ProblemReporter, duplicate_key_details, kind_of, summarise
 from service.schemas import BATCH_KEY, RequestSchemas
 
 _BOM: Final = b"\xef\xbb\xbf"
@@ -38,6 +40,23 @@ _NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"
 _LITERALS: Final = (b"true", b"false", b"null")
 _SMALL_BATCH: Final = 8
 """Up to this many rows, values are checked in Python; above it, on the raw bytes and with NumPy."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Naming:
+    """One naming convention of the keyed form: its keys, and how to read a record's values in feature order."""
+
+    names: frozenset[str]
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    fast: bool
+    """Whether the fast path may take it: it proves "numbers only" by the absence of JSON literals."""
+
+
+def _naming(names: tuple[str, ...]) -> _Naming:
+    getter = itemgetter(*names)
+    values: Callable[[dict[str, Any]], tuple[Any, ...]] = getter if len(names) > 1 else (lambda row: (getter(row),))
+    fast = not any(literal.decode() in name or '"' in name or "\\" in name for name in names for literal in _LITERALS)
+    return _Naming(frozenset(names), values, fast)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +75,11 @@ class RequestDecoder:
         self._max_rows = max_batch_rows
         self._names = tuple(feature.api_name for feature in manifest.features)
         self._n = len(self._names)
-        self._name_set = frozenset(self._names)
-        getter = itemgetter(*self._names)
-        self._row_values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
-            getter if self._n > 1 else (lambda row: (getter(row),))
-        )
+        self._snake_case = _naming(self._names)
+        self._dataset = _naming(tuple(feature.name for feature in manifest.features))
         self._low = np.array([feature.valid_min for feature in manifest.features], dtype=np.float64)
         self._high = np.array([feature.valid_max for feature in manifest.features], dtype=np.float64)
         self._low_list, self._high_list = self._low.tolist(), self._high.tolist()
-        # The fast path proves "numbers only" by the absence of JSON literals, so no name may contain one.
-        self._named_fast_path = not any(literal.decode() in name for name in self._names for literal in _LITERALS)
         self._batch_leftover = b'{"%s":}' % BATCH_KEY.encode()
         self._batch_leftover = self._batch_leftover.translate(None, _NUMERIC)
         self._problems = ProblemReporter(manifest, max_batch_rows)
@@ -104,11 +118,12 @@ class RequestDecoder:
             if any(type(row) is not list for row in rows):
                 return None
             keys = 0
-        elif type(rows[0]) is dict and self._named_fast_path:
-            names = self._name_set
-            if any(type(row) is not dict or row.keys() != names for row in rows):
+        elif type(rows[0]) is dict:
+            naming = self._snake_case if rows[0].keys() == self._snake_case.names else self._dataset
+            names = naming.names
+            if not naming.fast or any(type(row) is not dict or row.keys() != names for row in rows):
                 return None
-            rows = list(map(self._row_values, rows))
+            rows = list(map(naming.values, rows))
             keys = n_rows * self._n
         else:
             return None
@@ -154,7 +169,8 @@ class RequestDecoder:
                 raise InvalidEncodingError("the request body is not valid UTF-8") from None
             raise MalformedBodyError(f"the request body is not valid JSON: {_json_reason(error)}") from None
 
-        batch, array_form = False, False
+        schemas = self._schemas
+        batch, array_form, first = False, False, document
         if isinstance(document, dict) and BATCH_KEY in document:
             batch = True
             rows = document[BATCH_KEY]
@@ -165,34 +181,52 @@ class RequestDecoder:
                         [ErrorDetail((BATCH_KEY,), f"at most {self._max_rows} records", "too_many_rows")],
                     )
                 array_form = bool(rows) and isinstance(rows[0], list)
-            adapter = self._schemas.array_batch if array_form else self._schemas.named_batch
+                first = rows[0] if rows else None
         elif isinstance(document, list):
             array_form = True
-            adapter = self._schemas.array_record
-        elif isinstance(document, dict):
-            adapter = self._schemas.named_record
+        elif not isinstance(document, dict):
+            self._refuse([ErrorDetail((), f"expected {FORMS}, got {kind_of(document)}", "body_type")])
+        shape = self._problems.shape_problem(document)
+        if shape is not None:
+            self._refuse([shape])
+        dataset_names = not array_form and self._uses_dataset_names(first)
+        if array_form:
+            adapter = schemas.array_batch if batch else schemas.array_record
+        elif dataset_names:
+            adapter = schemas.dataset_batch if batch else schemas.dataset_record
         else:
-            raise InvalidInputError(
-                "invalid input: 1 problem",
-                [ErrorDetail((), f"expected {FORMS}, got {kind_of(document)}", "body_type")],
-            )
+            adapter = schemas.named_batch if batch else schemas.named_record
 
         try:
             value = adapter.validate_json(body)
         except ValidationError as error:
-            details = self._problems.describe(error, batch=batch, array_form=array_form)
-            raise InvalidInputError(summary(len(details)), details[:MAX_DETAILS]) from None
+            self._refuse(
+                self._problems.describe(error, batch=batch, array_form=array_form, dataset_names=dataset_names)
+            )
 
         duplicates = duplicate_key_details(body)
         if duplicates:
-            raise InvalidInputError(summary(len(duplicates)), duplicates[:MAX_DETAILS])
+            self._refuse(duplicates)
 
         records = value.instances if batch else [value]
         if array_form:
             matrix = np.array(records, dtype=np.float64)
         else:
-            matrix = np.array([self._row_values(record.model_dump()) for record in records], dtype=np.float64)
+            values = self._snake_case.values  # both conventions validate into the snake_case fields
+            matrix = np.array([values(record.model_dump()) for record in records], dtype=np.float64)
         return DecodedRequest(matrix=np.ascontiguousarray(matrix), batch=batch)
+
+    def _uses_dataset_names(self, record: Any) -> bool:
+        """A keyed request's convention, read from its first record: the one most of its keys follow."""
+        if not isinstance(record, dict):
+            return False
+        keys = record.keys()
+        return len(keys & self._dataset.names) > len(keys & self._snake_case.names)
+
+    @staticmethod
+    def _refuse(details: list[ErrorDetail]) -> NoReturn:
+        message, listed = summarise(details)
+        raise InvalidInputError(message, listed)
 
 
 _JSON_POSITION = re.compile(r"^Invalid JSON: ")

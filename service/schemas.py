@@ -14,6 +14,7 @@ from neuralnet.artifacts import Feature, Manifest
 
 BATCH_KEY = "instances"
 """The batch form's only key (KServe v1): ``{"instances": [record, ...]}``."""
+BATCH_HINT = 'wrap records in {"instances": [...]}'
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -90,11 +91,12 @@ def probability_key(positive_class: str) -> str:
     return "probability_" + re.sub(r"\W+", "_", positive_class).strip("_").lower()
 
 
-def _feature_type(feature: Feature) -> Any:
+def _feature_type(feature: Feature, alias: str | None = None) -> Any:
     return Annotated[
         float,
         Strict(),
         Field(
+            alias=alias,
             ge=feature.valid_min,
             le=feature.valid_max,
             allow_inf_nan=False,
@@ -111,8 +113,10 @@ class RequestSchemas:
     """Validators and JSON schemas of the /predict request forms and response for one manifest."""
 
     named_record: TypeAdapter[Any]
+    dataset_record: TypeAdapter[Any]
     array_record: TypeAdapter[Any]
     named_batch: TypeAdapter[Any]
+    dataset_batch: TypeAdapter[Any]
     array_batch: TypeAdapter[Any]
     prediction: TypeAdapter[Any]
     prediction_batch: TypeAdapter[Any]
@@ -121,8 +125,10 @@ class RequestSchemas:
         """``(request body schema, 200 response schema, component schemas)`` with component refs."""
         keyed = [
             ("NamedRecord", self.named_record),
+            ("DatasetRecord", self.dataset_record),
             ("ArrayRecord", self.array_record),
             ("NamedBatch", self.named_batch),
+            ("DatasetBatch", self.dataset_batch),
             ("ArrayBatch", self.array_batch),
             ("Prediction", self.prediction),
             ("PredictionBatch", self.prediction_batch),
@@ -136,7 +142,7 @@ class RequestSchemas:
         request = {
             "anyOf": [
                 {"$ref": f"#/components/schemas/{key}"}
-                for key in ("NamedRecord", "ArrayRecord", "NamedBatch", "ArrayBatch")
+                for key in ("NamedRecord", "DatasetRecord", "ArrayRecord", "NamedBatch", "DatasetBatch", "ArrayBatch")
             ]
         }
         response = {
@@ -150,6 +156,15 @@ def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSch
     feature_fields: dict[str, Any] = {feature.api_name: (_feature_type(feature), ...) for feature in features}
     named: Any = create_model(
         "NamedRecord", __config__=_STRICT, __doc__="One record keyed by the snake_case feature names.", **feature_fields
+    )
+    # The data set's own names ("mean radius"), as in load_breast_cancer(as_frame=True): the same fields,
+    # validated by alias only, so that one request uses one convention.
+    dataset_fields: dict[str, Any] = {f.api_name: (_feature_type(f, alias=f.name), ...) for f in features}
+    dataset: Any = create_model(
+        "DatasetRecord",
+        __config__=_STRICT,
+        __doc__="One record keyed by the data set's own feature names, e.g. 'mean radius'.",
+        **dataset_fields,
     )
     array_items: Any = tuple(_feature_type(feature) for feature in features)
     array_type: Any = Annotated[
@@ -168,6 +183,13 @@ def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSch
     named_batch_fields: dict[str, Any] = {BATCH_KEY: (Annotated[list[named], rows], ...)}
     named_batch: Any = create_model(
         "NamedBatch", __config__=_STRICT, __doc__="A batch of named records (KServe v1).", **named_batch_fields
+    )
+    dataset_batch_fields: dict[str, Any] = {BATCH_KEY: (Annotated[list[dataset], rows], ...)}
+    dataset_batch: Any = create_model(
+        "DatasetBatch",
+        __config__=_STRICT,
+        __doc__="A batch of records keyed by the data set's names (KServe v1).",
+        **dataset_batch_fields,
     )
     array_batch_fields: dict[str, Any] = {BATCH_KEY: (Annotated[list[array_type], rows], ...)}
     array_batch: Any = create_model(
@@ -204,8 +226,10 @@ def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSch
     prediction_batch: Any = create_model("PredictionBatch", **batch_fields)
     return RequestSchemas(
         named_record=TypeAdapter(named),
+        dataset_record=TypeAdapter(dataset),
         array_record=TypeAdapter(array_type),
         named_batch=TypeAdapter(named_batch),
+        dataset_batch=TypeAdapter(dataset_batch),
         array_batch=TypeAdapter(array_batch),
         prediction=TypeAdapter(prediction),
         prediction_batch=TypeAdapter(prediction_batch),

@@ -23,10 +23,19 @@ def decoder(manifest: Manifest) -> RequestDecoder:
 
 
 @pytest.fixture(scope="module")
-def bodies(data_rows: NDArray[np.float64], as_named: Callable[[Any], dict[str, Any]]) -> list[bytes]:
+def bodies(
+    data_rows: NDArray[np.float64], as_named: Callable[[Any], dict[str, Any]], manifest: Manifest
+) -> list[bytes]:
     few, many = data_rows[:3], data_rows[:12]  # below and above the plain-Python threshold
+    dataset_names = [feature.name for feature in manifest.features]
+
+    def by_dataset_names(row: NDArray[np.float64]) -> dict[str, float]:
+        return dict(zip(dataset_names, row.tolist(), strict=True))
+
     return [
         json.dumps(as_named(few[0])).encode(),
+        json.dumps(by_dataset_names(few[0])).encode(),
+        json.dumps({"instances": [by_dataset_names(row) for row in many]}).encode(),
         json.dumps(few[0].tolist()).encode(),
         json.dumps({"instances": [as_named(row) for row in few]}).encode(),
         json.dumps({"instances": few.tolist()}).encode(),
