@@ -4,8 +4,8 @@
 #   docker build --target api     -t wdbc-diagnosis/api .       # python -m service on :8000 (the default target)
 #
 # Two targets, not one image for both: the trainer needs the base dependencies and the "train" extra
-# (scikit-learn; plus TRAINER_EXTRAS, e.g. "plots"), the API the base and the "service" extra (it loads the
-# model's plain arrays, never the pickles); neither image carries the other's stack nor the dev tools, and
+# (scikit-learn; plus TRAINER_EXTRAS, e.g. "plots"), the API the base and the "service" extra (it reads the
+# pickles' arrays through an allow-list, without scikit-learn or joblib); neither image carries the other's stack nor the dev tools, and
 # each can be rebuilt and rolled out on its own. They share every layer up to the base dependencies, so the
 # second target costs little. Docker Compose builds both (docker-compose.yml).
 #

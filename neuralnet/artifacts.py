@@ -1,45 +1,50 @@
 """The model directory: the one contract between the trainer that writes it and the service that reads it.
 
-A model directory holds the fitted scaler and network as joblib pickles, the same model as the plain
-arrays of :class:`~neuralnet.inference.ProbabilityModel` (``inference.npz``), any report files, and
+A model directory holds the fitted scaler and network as joblib pickles, any report files, and
 ``manifest.json``, which records what they are and the SHA-256 of every other file. Readers verify each
-hash *before* anything is parsed and use the very bytes they verified: :func:`load_model_dir` unpickles
-the estimators (unpickling runs code; for offline use), :func:`load_inference_model` reads only the arrays,
-without unpickling and without importing scikit-learn (for the service). Writers build the directory
-beside its destination and rename it into place, so a reader never sees a half-written model.
+hash *before* anything is parsed and use the very bytes they verified, and unpickle only through an allow-list
+(:mod:`neuralnet.unpickling`): a pickle that names any class or callable besides NumPy's arrays, the scaler
+and our estimators is refused before anything in it runs. :func:`load_model_dir` rebuilds the estimators
+themselves (offline use; it imports scikit-learn); :func:`load_inference_model` reads only their arrays into
+the serving model, without importing scikit-learn (the service). Writers build the directory beside its
+destination and rename it into place, so a reader never sees a half-written model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
 import re
 import shutil
 import tempfile
-import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neuralnet import pickled_model
 from neuralnet.inference import ProbabilityModel
+from neuralnet.unpickling import ForbiddenPickleError, load_allowed
 
-FORMAT_VERSION: Final = 2
-"""Version 2 added ``inference.npz``; a reader refuses any other version with a message that says so."""
+FORMAT_VERSION: Final = 3
+"""Version 3 dropped ``inference.npz`` (version 2), a copy of the pickles' arrays: the pickles are served."""
+READABLE_FORMAT_VERSIONS: Final = frozenset({2, 3})
+"""Version 2 directories still read: their ``inference.npz`` is verified like any extra file, then ignored."""
 MANIFEST_FILE: Final = "manifest.json"
 SCALER_FILE: Final = "scaler.joblib"
 MODEL_FILE: Final = "model.joblib"
-INFERENCE_FILE: Final = "inference.npz"
-"""The model as ``ProbabilityModel.to_arrays()`` saved by ``np.savez``: what the service loads."""
-REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE, INFERENCE_FILE)
+REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE)
+COMPARED_LIBRARIES: Final = ("numpy", "scikit-learn", "joblib")
+"""Libraries whose trainer and reader versions :func:`library_mismatches` compares."""
 LATEST_LINK: Final = "latest"
 """Name of the symlink, inside a models root, that points at the newest model directory."""
 
+_T = TypeVar("_T")
 _API_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -57,6 +62,10 @@ class AlteredArtifactError(ArtifactError):
 
 class IncompatibleArtifactError(ArtifactError):
     """The files are intact but do not fit this code: wrong format version, inconsistent shapes or names."""
+
+
+class ForbiddenArtifactError(ArtifactError):
+    """A pickle names a class or callable outside the allow-list (or hides objects in an array): never run."""
 
 
 class Feature(BaseModel):
@@ -136,8 +145,8 @@ def write_model_dir(
     """Write a complete model directory at ``destination`` and return its manifest.
 
     ``manifest_fields`` holds every manifest field except ``format_version`` and ``artifacts``, which are
-    filled in here. :data:`INFERENCE_FILE` is derived from ``scaler`` and ``model``, which must therefore be
-    a fitted ``StandardScaler`` and a network classifier or ensemble (``ProbabilityModel.from_fitted``).
+    filled in here. ``scaler`` and ``model`` must be a fitted ``StandardScaler`` and a network classifier or
+    ensemble: the pickles are read back as the service reads them before anything is renamed into place.
     ``extra_files`` (report, plots) are hashed like the pickles. An existing model directory at
     ``destination`` is replaced; any other non-empty directory there is refused.
     """
@@ -149,11 +158,7 @@ def write_model_dir(
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
-        files: dict[str, bytes] = {
-            SCALER_FILE: _pickle(scaler),
-            MODEL_FILE: _pickle(model),
-            INFERENCE_FILE: _inference_arrays(scaler, model),
-        }
+        files: dict[str, bytes] = {SCALER_FILE: _pickle(scaler), MODEL_FILE: _pickle(model)}
         for name, data in (extra_files or {}).items():
             if name in files or name == MANIFEST_FILE or Path(name).name != name:
                 raise ValueError(f"extra file name {name!r} is reserved or not a plain file name")
@@ -168,7 +173,8 @@ def write_model_dir(
             }
         )
         _check_fits(manifest, scaler, model)
-        _read_inference_model(files[INFERENCE_FILE], manifest, destination / INFERENCE_FILE)  # it must read back
+        _check_servable(scaler, model)
+        _read_serving_model(files, manifest, destination)  # what the service will read must read back
         (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)
         if destination.exists():
@@ -203,9 +209,10 @@ def read_manifest(directory: Path) -> Manifest:
         raise IncompatibleArtifactError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise IncompatibleArtifactError(f"{path} does not hold a JSON object")
-    if raw.get("format_version") != FORMAT_VERSION:
+    if raw.get("format_version") not in READABLE_FORMAT_VERSIONS:
         raise IncompatibleArtifactError(
-            f"{path} has format_version {raw.get('format_version')!r}; this code reads version {FORMAT_VERSION}"
+            f"{path} has format_version {raw.get('format_version')!r};"
+            f" this code reads versions {sorted(READABLE_FORMAT_VERSIONS)}"
         )
     try:
         return Manifest.model_validate(raw)
@@ -216,31 +223,58 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def load_model_dir(directory: Path) -> LoadedModel:
-    """Verify every file against the manifest, then unpickle the scaler and model from the verified bytes.
+    """Verify every file against the manifest, then rebuild the fitted scaler and model from the verified bytes.
 
     For offline use (evaluation, notebooks): it imports scikit-learn. The service uses :func:`load_inference_model`.
+    Like it, it unpickles through the allow-list, here resolved to the real classes.
     """
-    import joblib  # noqa: PLC0415  (here, not at the top: the service never unpickles; joblib would cost it 12 MB)
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415  (offline only: the service never imports it)
 
+    from neuralnet.classifier import NeuralNetClassifier  # noqa: PLC0415
+    from neuralnet.ensemble import NetworkEnsembleClassifier  # noqa: PLC0415
+
+    classes = {
+        pickled_model.SCALER_CLASS: StandardScaler,
+        pickled_model.NETWORK_CLASS: NeuralNetClassifier,
+        pickled_model.ENSEMBLE_CLASS: NetworkEnsembleClassifier,
+    }
     directory = Path(directory)
     manifest, verified = _read_verified(directory)
-    try:
-        scaler = joblib.load(io.BytesIO(verified[SCALER_FILE]))
-        model = joblib.load(io.BytesIO(verified[MODEL_FILE]))
-    except Exception as error:  # a verified pickle that still fails: written by incompatible code
-        raise IncompatibleArtifactError(f"cannot unpickle the artifacts in {directory}: {error!r}") from None
+    scaler = _unpickled(
+        directory / SCALER_FILE, lambda: load_allowed(verified[SCALER_FILE], classes, source=SCALER_FILE)
+    )
+    model = _unpickled(directory / MODEL_FILE, lambda: load_allowed(verified[MODEL_FILE], classes, source=MODEL_FILE))
     _check_fits(manifest, scaler, model)
     return LoadedModel(directory=directory, manifest=manifest, scaler=scaler, model=model)
 
 
 def load_inference_model(directory: Path) -> tuple[Manifest, ProbabilityModel]:
-    """Verify every file against the manifest, then build the serving model from the verified arrays alone.
+    """Verify every file against the manifest, then build the serving model from the pickles' arrays.
 
-    Nothing is unpickled and scikit-learn is not imported: the arrays are read with ``allow_pickle=False``.
+    The pickles are read through the allow-list into stand-ins (:mod:`neuralnet.pickled_model`): nothing of
+    scikit-learn is imported or run.
     """
     directory = Path(directory)
     manifest, verified = _read_verified(directory)
-    return manifest, _read_inference_model(verified[INFERENCE_FILE], manifest, directory / INFERENCE_FILE)
+    return manifest, _read_serving_model(verified, manifest, directory)
+
+
+def library_mismatches(manifest: Manifest) -> tuple[str, ...]:
+    """One line per library installed here whose major.minor version differs from the trainer's.
+
+    A difference is reported, not refused: readers take only arrays and plain values out of the pickles and
+    check every one of them, so a difference that matters fails the load with its own reason.
+    """
+    lines = []
+    for name in COMPARED_LIBRARIES:
+        trained = manifest.library_versions.get(name)
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed: the serving reader does not use it
+        if trained is not None and trained.split(".")[:2] != installed.split(".")[:2]:
+            lines.append(f"{name} {trained} trained the model; {installed} reads it")
+    return tuple(lines)
 
 
 def _read_verified(directory: Path) -> tuple[Manifest, dict[str, bytes]]:
@@ -264,44 +298,46 @@ def _read_verified(directory: Path) -> tuple[Manifest, dict[str, bytes]]:
     return manifest, verified
 
 
-def _inference_arrays(scaler: Any, model: Any) -> bytes:
-    """:data:`INFERENCE_FILE`'s bytes: the serving model's arrays, saved without pickles."""
+def _check_servable(scaler: Any, model: Any) -> None:
+    """The scaler and model must be of the classes the service reads (a clearer message than the allow-list's)."""
     try:
-        arrays = ProbabilityModel.from_fitted(scaler, model).to_arrays()
+        ProbabilityModel.from_fitted(scaler, model)
     except (TypeError, ValueError) as error:
         raise IncompatibleArtifactError(f"the model cannot be served: {error}") from None
-    buffer = io.BytesIO()
-    # to_arrays refused object arrays, so nothing is pickled. (numpy's stub types **arrays as if they
-    # could fill savez's allow_pickle parameter, hence the ignore.)
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    return buffer.getvalue()
 
 
-def _read_inference_model(data: bytes, manifest: Manifest, path: Path) -> ProbabilityModel:
-    """The :class:`ProbabilityModel` in ``data`` (the verified bytes of ``path``), checked against the manifest."""
-    if not data.startswith(b"PK\x03\x04"):
-        raise IncompatibleArtifactError(f"{path} is not an .npz archive")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:  # e.g. object arrays, which need pickle
-        raise IncompatibleArtifactError(f"{path} cannot be read as plain arrays: {error}") from None
-    try:
-        model = ProbabilityModel.from_arrays(arrays)
-    except ValueError as error:
-        raise IncompatibleArtifactError(f"{path}: {error}") from None
+def _read_serving_model(verified: Mapping[str, bytes], manifest: Manifest, directory: Path) -> ProbabilityModel:
+    """The serving model in the verified pickles, checked against the manifest."""
+    model = _unpickled(
+        directory,
+        lambda: pickled_model.read_probability_model(
+            verified[SCALER_FILE], verified[MODEL_FILE], sources=(SCALER_FILE, MODEL_FILE)
+        ),
+    )
     n_features = len(manifest.features)
     if model.n_features != n_features:
-        raise IncompatibleArtifactError(f"{path} expects {model.n_features} features; the manifest lists {n_features}")
+        raise IncompatibleArtifactError(
+            f"{directory / MODEL_FILE} expects {model.n_features} features; the manifest lists {n_features}"
+        )
     if len(model.classes) != len(manifest.classes):
         raise IncompatibleArtifactError(
-            f"{path} has {len(model.classes)} classes; the manifest lists {len(manifest.classes)}"
+            f"{directory / MODEL_FILE} has {len(model.classes)} classes; the manifest lists {len(manifest.classes)}"
         )
     return model
 
 
+def _unpickled(directory: Path, read: Callable[[], _T]) -> _T:
+    """``read()``, its failures turned into artifact errors that name ``directory``."""
+    try:
+        return read()
+    except ForbiddenPickleError as error:
+        raise ForbiddenArtifactError(f"refused the model in {directory}: {error}") from None
+    except Exception as error:  # a broken stream raises what the byte it stopped at causes (struct.error, ...)
+        raise IncompatibleArtifactError(f"cannot read the model in {directory}: {error}") from None
+
+
 def _pickle(obj: Any) -> bytes:
-    import joblib  # noqa: PLC0415  (see load_model_dir)
+    import joblib  # noqa: PLC0415  (the trainer's dependency; readers do without it)
 
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)

@@ -7,10 +7,10 @@ That arithmetic is not re-implemented: it calls :func:`neuralnet.prediction.pred
 arguments the estimators pass (for an ensemble, its members stacked into one wide network by
 :func:`neuralnet.ensemble.stacked_network`), so both paths give bit-identical probabilities.
 
-The model is plain arrays (:meth:`ProbabilityModel.to_arrays`), which a model directory stores as an
-``.npz`` file; :meth:`ProbabilityModel.from_arrays` rebuilds it without unpickling anything. This module
-imports NumPy only - no scikit-learn - so that the service, which loads those arrays, starts quickly and
-small; only :meth:`ProbabilityModel.from_fitted`, used when a model is written, imports the estimators.
+The model is plain arrays (:meth:`ProbabilityModel.to_arrays`); :meth:`ProbabilityModel.from_arrays` checks
+that arrays make one and builds it: the service gives it the arrays read out of the pickles
+(:mod:`neuralnet.pickled_model`). This module imports NumPy only - no scikit-learn - so that the service
+starts quickly and small; only :meth:`ProbabilityModel.from_fitted`, used offline, imports the estimators.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The model runtime: loads a verified model directory and turns a feature matrix into predictions.
 
 It knows nothing about HTTP or JSON; the routes translate requests into matrices and delegate here.
-It loads the model's plain arrays (``neuralnet.artifacts.load_inference_model``), never the pickled
-estimators: nothing is unpickled, and scikit-learn is not imported, which keeps the start fast and the
-process small.
+It loads through ``neuralnet.artifacts.load_inference_model``: the pickles are read through the allow-list
+into their arrays, and scikit-learn is not imported, which keeps the start fast and the process small.
 """
 
 from __future__ import annotations

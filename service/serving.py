@@ -11,7 +11,13 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import AlteredArtifactError, ArtifactError, IncompatibleArtifactError, MissingArtifactError
+from neuralnet.artifacts import (
+    AlteredArtifactError,
+    ArtifactError,
+    ForbiddenArtifactError,
+    IncompatibleArtifactError,
+    MissingArtifactError,
+)
 from service.decoding import RequestDecoder
 from service.encoding import PredictionEncoder
 from service.errors import ErrorDetail, ModelNotReadyError
@@ -106,6 +112,7 @@ _REASONS: tuple[tuple[type[ArtifactError], str], ...] = (
     (MissingArtifactError, "missing"),
     (AlteredArtifactError, "altered"),
     (IncompatibleArtifactError, "incompatible"),
+    (ForbiddenArtifactError, "forbidden"),
 )
 
 

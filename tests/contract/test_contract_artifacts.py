@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from numpy.typing import NDArray
+import sklearn
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -22,7 +23,6 @@ from sklearn.preprocessing import StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, artifacts
 from neuralnet.artifacts import (
-    INFERENCE_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     SCALER_FILE,
@@ -91,22 +91,17 @@ def _edit_manifest(directory: Path, **changes: Any) -> None:
     path.write_text(json.dumps(manifest))
 
 
-def _replace_inference_file(directory: Path, data: bytes) -> None:
-    """Write ``data`` as the inference file and record its hash: intact, as far as the hashes tell."""
-    (directory / INFERENCE_FILE).write_bytes(data)
+def replace_artifact(directory: Path, name: str, data: bytes) -> None:
+    """Write ``data`` as ``name`` and record its hash: intact, as far as the hashes tell (a forger's move)."""
+    (directory / name).write_bytes(data)
     hashes = json.loads((directory / MANIFEST_FILE).read_text())["artifacts"]
-    _edit_manifest(directory, artifacts={**hashes, INFERENCE_FILE: hashlib.sha256(data).hexdigest()})
+    _edit_manifest(directory, artifacts={**hashes, name: hashlib.sha256(data).hexdigest()})
 
 
-def _npz(arrays: dict[str, Any]) -> bytes:
+def _dumped(obj: object) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    joblib.dump(obj, buffer)
     return buffer.getvalue()
-
-
-def _inference_arrays(directory: Path) -> dict[str, NDArray[Any]]:
-    with np.load(directory / INFERENCE_FILE, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
 
 
 def test_round_trip_gives_the_same_predictions_and_hashes_every_file(model_dir: Path) -> None:
@@ -115,28 +110,44 @@ def test_round_trip_gives_the_same_predictions_and_hashes_every_file(model_dir: 
     original = joblib.load(model_dir / MODEL_FILE)
     expected = original.predict_proba(loaded.scaler.transform(data.data))
     np.testing.assert_array_equal(loaded.model.predict_proba(loaded.scaler.transform(data.data)), expected)
-    assert set(loaded.manifest.artifacts) == {SCALER_FILE, MODEL_FILE, INFERENCE_FILE, "report.md"}
+    assert set(loaded.manifest.artifacts) == {SCALER_FILE, MODEL_FILE, "report.md"}
     assert loaded.manifest.format_version == artifacts.FORMAT_VERSION
     assert loaded.manifest.positive_class_index == 0
-    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
-        [MANIFEST_FILE, SCALER_FILE, MODEL_FILE, INFERENCE_FILE, "report.md"]
-    )
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted([MANIFEST_FILE, SCALER_FILE, MODEL_FILE, "report.md"])
 
 
-def test_the_inference_model_equals_the_pipeline_bit_for_bit_without_unpickling(
+def test_the_inference_model_equals_the_pipeline_bit_for_bit_without_joblib_or_the_classes(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded = load_model_dir(model_dir)
-    expected = make_pipeline(loaded.scaler, loaded.model).predict_proba(load_breast_cancer().data)
+    data = load_breast_cancer().data
+    expected = make_pipeline(joblib.load(model_dir / SCALER_FILE), joblib.load(model_dir / MODEL_FILE)).predict_proba(
+        data
+    )
 
     def refuse(*_: object, **__: object) -> None:
-        raise AssertionError("unpickled a file")
+        raise AssertionError("unpickled with joblib")
 
     monkeypatch.setattr("joblib.load", refuse)
     manifest, model = load_inference_model(model_dir)
-    assert manifest == loaded.manifest
-    np.testing.assert_array_equal(model.predict_proba(load_breast_cancer().data), expected)
-    np.testing.assert_array_equal(model.classes, loaded.model.classes_)
+    assert manifest == read_manifest(model_dir)
+    np.testing.assert_array_equal(model.predict_proba(data), expected)
+    np.testing.assert_array_equal(model.classes, [0, 1])
+    loaded = load_model_dir(model_dir)  # the offline reader goes through the same allow-list, to the real classes
+    np.testing.assert_array_equal(make_pipeline(loaded.scaler, loaded.model).predict_proba(data), expected)
+
+
+def test_replacing_the_networks_weights_changes_what_is_served(model_dir: Path) -> None:
+    data = load_breast_cancer().data
+    before = load_inference_model(model_dir)[1].predict_proba(data)
+    altered = joblib.load(model_dir / MODEL_FILE)
+    for member in altered.estimators_:
+        member.coefs_[-1] = -member.coefs_[-1]  # the output layer negated: every probability p becomes 1 - p
+        member.intercepts_[-1] = -member.intercepts_[-1]
+    replace_artifact(model_dir, MODEL_FILE, _dumped(altered))
+    after = load_inference_model(model_dir)[1].predict_proba(data)
+    np.testing.assert_allclose(after, before[:, ::-1], atol=1e-12)
+    scaled = joblib.load(model_dir / SCALER_FILE).transform(data)
+    np.testing.assert_array_equal(after, altered.predict_proba(scaled))
 
 
 def test_the_inference_loader_imports_neither_scikit_learn_nor_scipy_nor_joblib(model_dir: Path) -> None:
@@ -152,7 +163,7 @@ def test_the_inference_loader_imports_neither_scikit_learn_nor_scipy_nor_joblib(
 
 
 @pytest.mark.parametrize("loader", list(LOADERS))
-@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE, INFERENCE_FILE, "report.md"])
+@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE, "report.md"])
 def test_an_altered_file_is_refused_before_anything_is_read(
     model_dir: Path, victim: str, loader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,13 +176,14 @@ def test_an_altered_file_is_refused_before_anything_is_read(
         raise AssertionError("read an unverified file")
 
     monkeypatch.setattr("joblib.load", refuse)
-    monkeypatch.setattr("neuralnet.artifacts.np.load", refuse)
+    monkeypatch.setattr("neuralnet.artifacts.load_allowed", refuse)
+    monkeypatch.setattr("neuralnet.pickled_model.load_allowed", refuse)
     with pytest.raises(AlteredArtifactError, match=victim):
         LOADERS[loader](model_dir)
 
 
 @pytest.mark.parametrize("loader", list(LOADERS))
-@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE, INFERENCE_FILE, MANIFEST_FILE])
+@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE, MANIFEST_FILE])
 def test_a_missing_file_is_named(model_dir: Path, victim: str, loader: str) -> None:
     (model_dir / victim).unlink()
     with pytest.raises(MissingArtifactError, match=victim):
@@ -191,10 +203,10 @@ def test_a_missing_directory_is_named(tmp_path: Path, loader: str) -> None:
         ({"surprise": 1}, "surprise"),
         ({"positive_class": "unknown"}, "positive_class"),
         ({"classes": ["malignant", "benign", "other"]}, "the manifest lists 3"),
-        ({"artifacts": {MODEL_FILE: "0" * 64, INFERENCE_FILE: "0" * 64}}, "no hash for scaler.joblib"),
-        ({"artifacts": {SCALER_FILE: "0" * 64, MODEL_FILE: "0" * 64}}, "no hash for inference.npz"),
+        ({"artifacts": {MODEL_FILE: "0" * 64}}, "no hash for scaler.joblib"),
+        ({"artifacts": {SCALER_FILE: "0" * 64}}, "no hash for model.joblib"),
         (
-            {"artifacts": {"../x": "0" * 64, SCALER_FILE: "0", MODEL_FILE: "0", INFERENCE_FILE: "0"}},
+            {"artifacts": {"../x": "0" * 64, SCALER_FILE: "0", MODEL_FILE: "0"}},
             "outside the directory",
         ),
     ],
@@ -208,86 +220,150 @@ def test_an_incompatible_manifest_is_refused_with_its_reason(
         LOADERS[loader](model_dir)
 
 
-def _drop(name: str) -> Callable[[dict[str, Any]], None]:
-    def drop(arrays: dict[str, Any]) -> None:
-        del arrays[name]
+class _Payload:
+    """Unpickling this runs ``os.system``: what a forged model file would carry."""
 
-    return drop
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
 
-
-def _set(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def set_value(arrays: dict[str, Any]) -> None:
-        arrays[name] = value
-
-    return set_value
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
 
 
-def _fewer_features(arrays: dict[str, Any]) -> None:
-    """A consistent network of 29 inputs: it reads back, but does not fit the manifest's 30 features."""
-    arrays.update(coef_0=arrays["coef_0"][:29], mean=arrays["mean"][:29], scale=arrays["scale"][:29])
+def _forgeries(marker: Path) -> dict[str, Callable[[Any], object]]:
+    """Ways to hide the payload in a model pickle, each given the real fitted model."""
+
+    def as_attribute(model: Any) -> object:
+        model.estimators_[0].note_ = _Payload(marker)
+        return model
+
+    def in_object_array(model: Any) -> object:
+        model.classes_ = np.array([_Payload(marker), 1], dtype=object)  # joblib pickles it inside the array's bytes
+        return model
+
+    return {
+        "whole-file": lambda _: _Payload(marker),
+        "attribute": as_attribute,
+        "object-array": in_object_array,
+        "foreign-class": lambda _: LogisticRegression(),  # allowed by nothing, though harmless
+    }
 
 
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (_drop("n_members"), r"missing \['n_members'\]"),
-        (_set("extra", np.zeros(1)), r"unknown \['extra'\]"),
-        (_set("coef_1", np.zeros((5, 2))), r"coef_1 has shape \(5, 2\); coef_0 gives it 8 inputs"),
-        (_set("intercept_0", np.zeros(3)), r"intercept_0 has shape \(3,\); coef_0 has 8 units"),
-        (_set("mean", np.zeros(7)), r"mean has shape \(7,\)"),
-        (_set("coef_0", np.zeros((30, 8), dtype=np.float32)), "coef_0 must be a 2-D float64 array"),
-        (_set("coef_0", np.full((30, 8), np.nan)), "coef_0 holds non-finite values"),
-        (_set("activation", np.array("swish")), "activation must be one of"),
-        (_set("output_activation", np.array("identity")), "output_activation must be one of"),
-        (_set("n_members", np.array(3)), "need 3 sigmoid output units; coef_1 has 2"),
-        (_set("classes", np.array([0, 1, 2])), "a sigmoid output unit holds two classes; got 3"),
-        (_fewer_features, "expects 29 features; the manifest lists 30"),
-    ],
-    ids=[
-        "missing-key",
-        "unknown-key",
-        "coef-shape",
-        "intercept-shape",
-        "mean-shape",
-        "float32",
-        "nan",
-        "activation",
-        "output-activation",
-        "members",
-        "classes",
-        "features",
-    ],
-)
-def test_inference_arrays_that_do_not_make_the_model_are_incompatible(
-    model_dir: Path, damage: Callable[[dict[str, Any]], None], message: str
+@pytest.mark.parametrize("loader", list(LOADERS))
+@pytest.mark.parametrize("forgery", list(_forgeries(Path())))
+def test_a_forged_pickle_with_a_rehashed_manifest_is_refused_before_it_runs(
+    model_dir: Path, tmp_path: Path, loader: str, forgery: str
 ) -> None:
-    arrays = _inference_arrays(model_dir)
-    damage(arrays)
-    _replace_inference_file(model_dir, _npz(arrays))
+    marker = tmp_path / "payload-ran"
+    model = _forgeries(marker)[forgery](joblib.load(model_dir / MODEL_FILE))
+    replace_artifact(model_dir, MODEL_FILE, _dumped(model))
+    with pytest.raises(artifacts.ForbiddenArtifactError, match=r"model\.joblib") as caught:
+        LOADERS[loader](model_dir)
+    assert not marker.exists(), "the payload ran"
+    assert "nothing in it was run" in str(caught.value) or "only plain dtypes" in str(caught.value)
+    joblib.load(model_dir / MODEL_FILE)  # the plain unpickler would have run it: the forgery is real
+    assert marker.exists() or forgery == "foreign-class"
+
+
+def _state_damages() -> dict[str, tuple[Callable[[Any, Any], None], str]]:
+    """(damage of (scaler, model), message): pickles of allowed classes whose state does not make a model."""
+
+    def drop_scale(scaler: Any, _: Any) -> None:
+        del scaler.scale_
+
+    def float32(_: Any, model: Any) -> None:
+        for member in model.estimators_:
+            member.coefs_[0] = member.coefs_[0].astype(np.float32)
+
+    def nan(_: Any, model: Any) -> None:
+        for member in model.estimators_:
+            member.coefs_[0][0, 0] = np.nan
+
+    def activation(_: Any, model: Any) -> None:
+        for member in model.estimators_:
+            member.activation = "swish"
+
+    def mixed(_: Any, model: Any) -> None:
+        model.estimators_[0].activation = "tanh" if model.estimators_[1].activation != "tanh" else "relu"
+
+    def fewer_features(scaler: Any, model: Any) -> None:
+        scaler.mean_, scaler.scale_ = scaler.mean_[:29], scaler.scale_[:29]
+        for member in model.estimators_:
+            member.coefs_[0] = member.coefs_[0][:29]
+
+    def no_members(_: Any, model: Any) -> None:
+        model.estimators_ = []
+
+    return {
+        "no-scale": (drop_scale, "StandardScaler has no attribute 'scale_'"),
+        "float32": (float32, "coef_0 must be a 2-D float64 array"),
+        "nan": (nan, "coef_0 holds non-finite values"),
+        "activation": (activation, "activation must be one of"),
+        "mixed-activations": (mixed, "do not share their activations"),
+        "features": (fewer_features, "expects 29 features; the manifest lists 30"),
+        "no-members": (no_members, "no fitted members"),
+    }
+
+
+@pytest.mark.parametrize("damage", list(_state_damages()))
+def test_allowed_pickles_whose_state_does_not_make_the_model_are_incompatible(model_dir: Path, damage: str) -> None:
+    change, message = _state_damages()[damage]
+    scaler, model = joblib.load(model_dir / SCALER_FILE), joblib.load(model_dir / MODEL_FILE)
+    change(scaler, model)
+    replace_artifact(model_dir, SCALER_FILE, _dumped(scaler))
+    replace_artifact(model_dir, MODEL_FILE, _dumped(model))
     with pytest.raises(IncompatibleArtifactError, match=message) as caught:
         load_inference_model(model_dir)
-    assert INFERENCE_FILE in str(caught.value)
-
-
-def test_inference_classes_must_match_the_manifest(model_dir: Path) -> None:
-    _edit_manifest(model_dir, classes=["malignant", "benign", "other"])
-    with pytest.raises(IncompatibleArtifactError, match=r"inference\.npz has 2 classes; the manifest lists 3"):
-        load_inference_model(model_dir)
+    assert str(model_dir) in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", "not an .npz archive"),
-        (b"\x80\x04K\x01.", "not an .npz archive"),  # a pickle
-        (b"PK\x03\x04" + b"\x00" * 64, "cannot be read as plain arrays"),  # a broken zip
-        (_npz({"classes": np.array([0, 1], dtype=object)}), "cannot be read as plain arrays"),  # needs pickle
+        (b"", "not an uncompressed joblib pickle"),
+        (b"\x1f\x8b\x08" + b"\x00" * 32, "not an uncompressed joblib pickle"),  # gzip, as joblib compresses
+        (b"\x80\x04K\x01.", "holds a int"),  # a pickle of something else
     ],
-    ids=["empty", "pickle", "broken-zip", "object-array"],
+    ids=["empty", "compressed", "not-a-model"],
 )
-def test_an_inference_file_that_is_not_plain_arrays_is_incompatible(model_dir: Path, data: bytes, message: str) -> None:
-    _replace_inference_file(model_dir, data)
-    with pytest.raises(IncompatibleArtifactError, match=message):
+def test_a_model_file_that_is_not_an_allowed_pickle_is_refused(model_dir: Path, data: bytes, message: str) -> None:
+    replace_artifact(model_dir, MODEL_FILE, data)
+    with pytest.raises(artifacts.ArtifactError, match=message):
+        load_inference_model(model_dir)
+
+
+def test_a_truncated_model_file_is_incompatible(model_dir: Path) -> None:
+    data = (model_dir / MODEL_FILE).read_bytes()
+    replace_artifact(model_dir, MODEL_FILE, data[: len(data) // 2])
+    with pytest.raises(artifacts.ArtifactError, match="model"):
+        load_inference_model(model_dir)
+
+
+def test_a_version_2_directory_still_reads_and_its_inference_file_is_verified_too(model_dir: Path) -> None:
+    replace_artifact(model_dir, "inference.npz", b"PK\x03\x04 the arrays version 2 served")
+    _edit_manifest(model_dir, format_version=2)
+    assert load_inference_model(model_dir)[0].format_version == 2
+    (model_dir / "inference.npz").write_bytes(b"altered")
+    with pytest.raises(AlteredArtifactError, match=r"inference\.npz"):
+        load_inference_model(model_dir)
+
+
+def test_library_version_differences_are_reported_not_refused(model_dir: Path) -> None:
+    manifest = read_manifest(model_dir)
+    assert artifacts.library_mismatches(manifest) == ()  # the fixture records none
+    trained = {"numpy": "1.26.4", "scikit-learn": "0.1.0", "joblib": joblib.__version__, "python": "2.7"}
+    _edit_manifest(model_dir, library_versions=trained)
+    lines = artifacts.library_mismatches(read_manifest(model_dir))
+    assert lines == (
+        f"numpy 1.26.4 trained the model; {np.__version__} reads it",
+        f"scikit-learn 0.1.0 trained the model; {sklearn.__version__} reads it",
+    )
+    assert load_inference_model(model_dir)[1] is not None
+
+
+def test_model_classes_must_match_the_manifest(model_dir: Path) -> None:
+    _edit_manifest(model_dir, classes=["malignant", "benign", "other"])
+    with pytest.raises(IncompatibleArtifactError, match=r"model\.joblib has 2 classes; the manifest lists 3"):
         load_inference_model(model_dir)
 
 
@@ -336,7 +412,7 @@ def test_writing_replaces_a_model_directory_but_not_other_data(
     assert (precious / "thesis.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("name", [MANIFEST_FILE, MODEL_FILE, INFERENCE_FILE, "../escape.md"])
+@pytest.mark.parametrize("name", [MANIFEST_FILE, MODEL_FILE, "../escape.md"])
 def test_extra_files_cannot_take_reserved_or_outside_names(
     tmp_path: Path, fitted: tuple[StandardScaler, NetworkEnsembleClassifier, dict[str, Any]], name: str
 ) -> None:
@@ -360,7 +436,7 @@ def test_the_verify_command_accepts_a_servable_directory_and_names_what_is_wrong
 
     assert main([str(model_dir)]) == 0
     assert "verified" in capsys.readouterr().out
-    (model_dir / artifacts.INFERENCE_FILE).write_bytes(b"tampered")
+    (model_dir / MODEL_FILE).write_bytes(b"tampered")
     assert main([str(model_dir)]) == 1
     assert "altered" in capsys.readouterr().err
     assert main([]) == 2

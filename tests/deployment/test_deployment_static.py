@@ -239,7 +239,7 @@ def test_trainer_replaces_a_model_this_code_cannot_serve(tmp_path: Path) -> None
     assert "cannot be served" in result.stderr
     assert "format_version 1" in result.stderr
     assert (tmp_path / "latest").readlink().name != "v1"
-    assert (tmp_path / "latest" / "inference.npz").is_file()
+    assert (tmp_path / "latest" / "model.joblib").is_file()
 
 
 def test_trainer_refuses_an_unknown_mode(tmp_path: Path) -> None:

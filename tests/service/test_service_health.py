@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import INFERENCE_FILE, MANIFEST_FILE, MODEL_FILE, SCALER_FILE, Manifest
+from neuralnet.artifacts import MANIFEST_FILE, MODEL_FILE, SCALER_FILE, Manifest
 from service import create_app
 from service.settings import Settings
 
@@ -57,9 +60,8 @@ def _damage_manifest_version(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "altered-model": (lambda d: _flip_a_byte(d / MODEL_FILE), "altered"),
     "altered-scaler": (lambda d: _flip_a_byte(d / SCALER_FILE), "altered"),
-    "altered-inference": (lambda d: _flip_a_byte(d / INFERENCE_FILE), "altered"),
     "missing-model": (lambda d: (d / MODEL_FILE).unlink(), "missing"),
-    "missing-inference": (lambda d: (d / INFERENCE_FILE).unlink(), "missing"),
+    "missing-scaler": (lambda d: (d / SCALER_FILE).unlink(), "missing"),
     "missing-manifest": (lambda d: (d / MANIFEST_FILE).unlink(), "missing"),
     "missing-directory": (shutil.rmtree, "missing"),
     "incompatible-format": (_damage_manifest_version, "incompatible"),
@@ -105,6 +107,35 @@ def test_a_bad_model_directory_leaves_the_service_live_but_not_ready(
     metrics = client.get("/metrics").text
     assert f'model_load_failures_total{{reason="{reason}"}} 1.0' in metrics
     assert "model_ready 0.0" in metrics
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_forged_model_file_with_a_rehashed_manifest_never_runs_and_the_service_stays_unready(
+    model_copy: Path, tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    marker = tmp_path / "payload-ran"
+    model = joblib.load(model_copy / MODEL_FILE)
+    model.estimators_[0].note_ = _Payload(marker)  # hidden deep inside an otherwise real model
+    joblib.dump(model, model_copy / MODEL_FILE)
+    document = json.loads((model_copy / MANIFEST_FILE).read_text())
+    document["artifacts"][MODEL_FILE] = hashlib.sha256((model_copy / MODEL_FILE).read_bytes()).hexdigest()
+    (model_copy / MANIFEST_FILE).write_text(json.dumps(document))
+
+    client = make_client(model_dir=model_copy)
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    detail = ready.json()["error"]["details"][0]
+    assert detail["type"] == "forbidden"
+    assert "posix.system" in detail["msg"]
+    assert client.post("/predict", content=b"[1]").status_code == 503
+    assert not marker.exists(), "the payload ran"
 
 
 def test_a_failed_reload_keeps_serving_the_previous_model(

@@ -67,7 +67,7 @@ def test_model_directory_verifies_and_predicts(loaded: LoadedModel) -> None:
     assert proba.shape == (569, 2)
     assert np.allclose(proba.sum(axis=1), 1.0)
     names = set(loaded.manifest.artifacts)
-    assert {"scaler.joblib", "model.joblib", "inference.npz", "report.md"} <= names
+    assert {"scaler.joblib", "model.joblib", "report.md"} <= names
     assert MANIFEST_FILE not in names
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from neuralnet.artifacts import INFERENCE_FILE, LoadedModel, Manifest, load_model_dir
+from neuralnet.artifacts import MODEL_FILE, SCALER_FILE, LoadedModel, Manifest, load_model_dir
 from training.pipeline import train_model_dir
 
 
@@ -53,7 +53,8 @@ def test_same_seed_gives_identical_weights_predictions_and_metrics(
         model_a.model.predict_proba(model_a.scaler.transform(X)),
         model_b.model.predict_proba(model_b.scaler.transform(X)),
     )
-    assert first.artifacts[INFERENCE_FILE] == second.artifacts[INFERENCE_FILE]  # the serving arrays, byte for byte
+    for served in (SCALER_FILE, MODEL_FILE):  # what the service reads, byte for byte
+        assert first.artifacts[served] == second.artifacts[served]
     assert first.metrics == second.metrics
     assert first.training_data == second.training_data
     assert first.hyperparameters == second.hyperparameters
