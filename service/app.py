@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
@@ -28,6 +29,10 @@ Diagnoses breast-cancer cell-nucleus measurements (the Wisconsin diagnostic data
 with a NumPy neural network trained offline. Feature names, their order and valid ranges come from the model's
 manifest: see `/metadata`. Errors always have the shape `{"error": {"code", "message", "details"}}`.
 """
+
+
+DOCS_ASSETS_PATH = "/docs/assets"
+"""Where the docs pages' scripts and styles are served from."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
-    app = FastAPI(
+    # Swagger UI's and ReDoc's scripts come from the fastapi-offline package, not a CDN: the docs must work on
+    # the closed networks of hospitals and labs.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_PATH,
         title="WDBC diagnosis service",
         version=_version(),
         description=DESCRIPTION,

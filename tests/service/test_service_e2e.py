@@ -178,3 +178,54 @@ def test_two_workers_share_the_port_and_aggregate_their_metrics(
             float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("predictions_total{")
         )
         assert total == 10
+
+
+def _offline_browser() -> Any:
+    """Headless Debian chromium that can reach 127.0.0.1 and nothing else (every other host fails to resolve)."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    binary, driver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    if not (binary.exists() and driver.exists()):
+        if os.environ.get("REQUIRE_TOOLS"):
+            pytest.fail("chromium or chromium-driver is not installed, and REQUIRE_TOOLS is set")
+        pytest.skip("needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(binary)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(driver)))
+
+
+@pytest.mark.parametrize(
+    ("page", "selector", "field"),
+    [("/docs", ".opblock-summary-path", "path"), ("/redoc", "[data-section-id^='operation'] h2", "summary")],
+)
+def test_the_docs_render_in_a_browser_without_internet(
+    tmp_path: Path, model_dir: Path, page: str, selector: str, field: str
+) -> None:
+    """Swagger UI and ReDoc load their scripts from the service itself: a closed network still gets the docs,
+    listing every operation of the OpenAPI document (Swagger UI by path, ReDoc by summary)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _offline_browser()
+    try:
+        with running(tmp_path, model_dir) as server:
+            spec = httpx2.get(server.base_url + "/openapi.json").json()
+            browser.get(server.base_url + page)
+            WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, selector))
+            shown = {element.text.replace("\u200b", "") for element in browser.find_elements(By.CSS_SELECTOR, selector)}
+    finally:
+        browser.quit()
+    expected = {
+        path if field == "path" else operation["summary"]
+        for path, operations in spec["paths"].items()
+        for operation in operations.values()
+    }
+    assert "/predict" in spec["paths"]
+    assert shown == expected
