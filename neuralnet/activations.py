@@ -8,13 +8,9 @@ Hidden layers may use any name in :data:`HIDDEN_ACTIVATIONS`; the output layer's
 the loss (see :mod:`neuralnet.losses`) and is one of :data:`OUTPUT_ACTIVATIONS`.
 """
 
-from collections.abc import Callable
-
 import numpy as np
-from numpy.typing import NDArray
 
-Array = NDArray[np.float64]
-ActivationFunction = Callable[[Array], Array]
+from neuralnet.aliases import ActivationFunction, Array
 
 
 def identity(z: Array) -> Array:

@@ -5,8 +5,6 @@ predictions; the math lives in :mod:`neuralnet.network` and the loop in :mod:`ne
 """
 
 import math
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,16 +14,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from neuralnet import hyperparameters
-from neuralnet.activations import Array
+from neuralnet.aliases import Array, Reduction
+from neuralnet.caller import warn_at_caller
 from neuralnet.losses import OUTPUT_ACTIVATION
-from neuralnet.network import Reduction, init_params, wrap
-from neuralnet.stacking import FitJob, fit_together
-from neuralnet.trainer import TrainingConfig, TrainingResult
-
-
-def _nothing_more() -> None:
-    pass
-
+from neuralnet.network import init_params, wrap
+from neuralnet.stacking import FitJob, FitPlan, fit_together
+from neuralnet.trainer import LoopResult, LoopSettings
 
 _OPTIMIZER_SETTINGS = ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "rho", "epsilon")
 
@@ -171,17 +165,16 @@ class BaseNeuralNet(BaseEstimator):
         fit_together([self], [(X, y)])
         return self
 
-    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
-        return [self._start_fit(X, y)], _nothing_more  # the job's result is stored by _finish_fit
-
-    def _start_fit(self, X: Any, y: Any) -> FitJob:
-        """Validate ``X, y`` and prepare this estimator's network for training (subclasses encode ``y``)."""
+    def prepare_fit(self, X: Any, y: Any) -> FitPlan:
+        """Validate ``X, y`` and prepare this estimator's network for training (:mod:`neuralnet.stacking`'s
+        protocol, through which :meth:`fit` trains it; subclasses encode ``y``)."""
         raise NotImplementedError
 
-    def _network_job(
+    def _network_plan(
         self, X: Array, Y: Array, loss: str, stratify: Any = None, attributes: dict[str, Any] | None = None
-    ) -> FitJob:
-        """An initialised network mapping ``X`` to the encoded targets ``Y`` under ``loss``, ready to train.
+    ) -> FitPlan:
+        """An initialised network mapping ``X`` to the encoded targets ``Y`` under ``loss``, ready to train; once
+        trained, its weights and curves become the fitted attributes, with ``attributes`` besides.
 
         The random generator is used in a fixed order - initial weights, validation split, then training - so
         that a network gets the same weights whether it trains alone or in a stack.
@@ -194,7 +187,7 @@ class BaseNeuralNet(BaseEstimator):
         if self.early_stopping:
             X, X_val, Y, Y_val = _validation_split(X, Y, self.validation_fraction, rng, stratify)
             validation = (X_val, Y_val)
-        config = TrainingConfig(
+        settings = LoopSettings(
             activation=self.activation,
             loss=loss,
             alpha=self.alpha,
@@ -206,21 +199,28 @@ class BaseNeuralNet(BaseEstimator):
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
         )
-        settings = tuple((name, getattr(self, name)) for name in _OPTIMIZER_SETTINGS)
-        return FitJob(self, X, Y, validation, rng, params, config, (self.optimizer, settings), attributes or {})
+        optimizer = (self.optimizer, tuple((name, getattr(self, name)) for name in _OPTIMIZER_SETTINGS))
+        job = FitJob(X, Y, validation, rng, params, settings, optimizer)
 
-    def _finish_fit(self, job: FitJob, result: TrainingResult) -> None:
+        def finish(results: list[LoopResult]) -> None:
+            [result] = results
+            self._store_result(job, result)
+            for name, value in (attributes or {}).items():
+                setattr(self, name, value)
+
+        return FitPlan([job], finish)
+
+    def _store_result(self, job: FitJob, result: LoopResult) -> None:
         """Store what training produced as the fitted attributes."""
         if not np.all(np.isfinite(result.weights)):
             raise ValueError(
                 "Training produced non-finite weights. Scale the inputs (e.g. StandardScaler) or lower learning_rate."
             )
         if not result.stopped_early and self.n_iter_no_change is not None:
-            warnings.warn(
+            warn_at_caller(
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs before the "
                 "monitored loss stopped improving.",
                 ConvergenceWarning,
-                stacklevel=6,  # the caller of fit(), through fit_together and _train_stack
             )
         params = wrap(result.weights.reshape(1, -1), job.params.layer_sizes, self.fit_intercept)
         self.coefs_ = [w[0].copy() for w in params.coefs]
@@ -229,7 +229,7 @@ class BaseNeuralNet(BaseEstimator):
             np.zeros(w.shape[2]) if b is None else b[0, 0].copy()
             for w, b in zip(params.coefs, params.intercepts, strict=True)
         ]
-        self.out_activation_ = OUTPUT_ACTIVATION[job.config.loss]
+        self.out_activation_ = OUTPUT_ACTIVATION[job.settings.loss]
         self.n_layers_ = len(params.layer_sizes)
         self.n_outputs_ = job.Y.shape[1]
         self.loss_curve_ = result.loss_curve
@@ -238,8 +238,6 @@ class BaseNeuralNet(BaseEstimator):
         self.validation_scores_ = result.validation_scores if early else None
         self.best_validation_score_ = max(result.validation_scores) if early else None
         self.best_epoch_ = result.best_epoch if early else None
-        for name, value in job.attributes.items():
-            setattr(self, name, value)
 
 
 def _validation_split(

@@ -9,10 +9,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, network, prediction
-from neuralnet.activations import Array
+from neuralnet.aliases import Array, Reduction
 from neuralnet.base import BaseNeuralNet
-from neuralnet.network import Reduction
-from neuralnet.stacking import FitJob
+from neuralnet.stacking import FitPlan
 
 CLASSIFIER_LOSSES = ("log_loss", "squared_error")
 
@@ -110,7 +109,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         """Train on ``X`` (n_samples, n_features) and class labels ``y``; returns ``self``."""
         return super().fit(X, y)  # type: ignore[no-any-return]
 
-    def _start_fit(self, X: Any, y: Any) -> FitJob:
+    def prepare_fit(self, X: Any, y: Any) -> FitPlan:
         self._validate_hyperparameters()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -123,7 +122,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         # Binary targets are one 0/1 column (P(classes_[1])); multiclass targets are one-hot rows.
         Y = np.eye(classes.size)[y_index] if multiclass else y_index.reshape(-1, 1).astype(np.float64)
         loss = _LOSS_FUNCTION[self.loss, multiclass]
-        return self._network_job(X, Y, loss, stratify=y_index, attributes={"classes_": classes})
+        return self._network_plan(X, Y, loss, stratify=y_index, attributes={"classes_": classes})
 
     def decision_function(self, X: Any) -> Array:
         """Output logits: shape (n_samples,) for two classes (> 0 means ``classes_[1]``), else per class."""

@@ -1,12 +1,11 @@
 """An average of independently seeded networks, as one scikit-learn classifier.
 
 Networks trained from different random initialisations (and, with early stopping, different validation
-splits) make partly independent errors; averaging their probabilities cancels some of them. On this
-data set a single network's log loss moved by up to 0.018 from one seed to another; averages of five
-or ten move far less and score better (see :mod:`neuralnet.presets`).
+splits) make partly independent errors; averaging their probabilities cancels some of them (measured
+in docs/model-selection.md).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import hyperparameters, prediction
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 from neuralnet.classifier import NeuralNetClassifier
-from neuralnet.stacking import FitJob, can_fit_together, fit_together
+from neuralnet.stacking import FitPlan, Stackable, combine, fit_together
 
 
 def average_proba(probas: Sequence[Array]) -> Array:
@@ -83,7 +82,7 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
         fit_together([self], [(X, y)])
         return self
 
-    def _fit_jobs(self, X: Any, y: Any) -> tuple[list[FitJob], Callable[[], None]]:
+    def prepare_fit(self, X: Any, y: Any) -> FitPlan:
         """The members' trainings, for :func:`neuralnet.stacking.fit_together` (members of other kinds fit here)."""
         hyperparameters.check_int("n_members", self.n_members, 1)
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -92,23 +91,16 @@ class NetworkEnsembleClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
         members = [clone(template).set_params(random_state=int(seed)) for seed in seeds]
-        jobs: list[FitJob] = []
-        then: list[Callable[[], None]] = []
+        plans = [member.prepare_fit(X, y) for member in members if isinstance(member, Stackable)]
         for member in members:
-            if can_fit_together(member):
-                member_jobs, member_finish = member._fit_jobs(X, y)
-                jobs.extend(member_jobs)
-                then.append(member_finish)
-            else:
+            if not isinstance(member, Stackable):
                 member.fit(X, y)
 
-        def finish() -> None:
-            for member_finish in then:
-                member_finish()
+        def then() -> None:
             self.estimators_ = members
             self.classes_ = members[0].classes_
 
-        return jobs, finish
+        return combine(plans, then)
 
     def predict_proba(self, X: Any) -> Array:
         """Average of the members' class probabilities, columns in ``classes_`` order.

@@ -22,7 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neuralnet import prediction
-from neuralnet.activations import HIDDEN_ACTIVATIONS, Array
+from neuralnet.activations import HIDDEN_ACTIVATIONS
+from neuralnet.aliases import Array
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

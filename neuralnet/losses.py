@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from neuralnet.activations import Array, sigmoid, sigmoid_derivative, softmax
+from neuralnet.activations import sigmoid, sigmoid_derivative, softmax
+from neuralnet.aliases import Array
 
 LossFunction = Callable[[Array, Array], tuple[Array, Array]]
 

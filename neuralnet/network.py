@@ -18,16 +18,15 @@ slice, so a network trained in a stack gets exactly the weights it gets alone (t
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuralnet.activations import DERIVATIVES, HIDDEN_ACTIVATIONS, Array
+from neuralnet.activations import DERIVATIVES, HIDDEN_ACTIVATIONS
+from neuralnet.aliases import Array, Reduction
 from neuralnet.losses import LOSSES
 
 INITIALIZATIONS = ("glorot", "he", "uniform")
-Reduction = Literal["mean", "sum"]
 
 
 @dataclass(frozen=True)

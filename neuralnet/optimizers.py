@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 

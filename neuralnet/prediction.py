@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neuralnet.activations import OUTPUT_ACTIVATIONS, Array
+from neuralnet.activations import OUTPUT_ACTIVATIONS
+from neuralnet.aliases import Array
 from neuralnet.network import forward
 
 # Probabilities are kept inside [EPS, 1 - EPS]: never exactly 0 or 1, so a log loss stays finite.

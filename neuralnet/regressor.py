@@ -7,9 +7,9 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuralnet import prediction
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 from neuralnet.base import BaseNeuralNet
-from neuralnet.stacking import FitJob
+from neuralnet.stacking import FitPlan
 
 
 class NeuralNetRegressor(RegressorMixin, BaseNeuralNet):
@@ -24,11 +24,11 @@ class NeuralNetRegressor(RegressorMixin, BaseNeuralNet):
         """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_outputs)."""
         return super().fit(X, y)  # type: ignore[no-any-return]
 
-    def _start_fit(self, X: Any, y: Any) -> FitJob:
+    def prepare_fit(self, X: Any, y: Any) -> FitPlan:
         self._validate_hyperparameters()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return self._network_job(X, np.asarray(Y, dtype=np.float64), "squared_error")
+        return self._network_plan(X, np.asarray(Y, dtype=np.float64), "squared_error")
 
     def predict(self, X: Any) -> Array:
         """Predicted targets: shape (n_samples,) for a single output, else (n_samples, n_outputs)."""

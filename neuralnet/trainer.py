@@ -1,10 +1,12 @@
 """The training loop: epochs of (mini-)batches, dropout, and the two stopping rules, for a stack of networks.
 
 It knows nothing about scikit-learn: it takes arrays and already-validated settings and reports what
-happened. Per batch it does one forward pass, one backward pass into a reused gradient buffer and one
-in-place optimizer step; per epoch one shuffle of the whole training set (so that batches are contiguous
-slices, not fancy-indexed copies). All of this is done for every network of the stack at once, each on its
-own rows with its own random generator; a network that stops early leaves the stack, and the others go on.
+happened. It reads as Nielsen's ``SGD`` -> ``update_mini_batch`` -> ``backprop``: :func:`train_stack` runs
+epochs and decides when each network stops, :func:`_epoch` shuffles once and walks the batches (contiguous
+slices, not fancy-indexed copies), :func:`_update_mini_batch` does one forward pass, one backward pass into
+a reused gradient buffer and one in-place optimizer step. All of this is done for every network of the
+stack at once, each on its own rows with its own random generator; a network that stops early leaves the
+stack, and the others go on.
 """
 
 from collections.abc import Sequence
@@ -13,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from neuralnet.activations import Array
+from neuralnet.aliases import Array, Reduction
 from neuralnet.losses import LOSSES
-from neuralnet.network import Params, Reduction, allocate, backward, forward
+from neuralnet.network import Params, allocate, backward, forward
 from neuralnet.optimizers import Optimizer
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class LoopSettings:
     """Settings of one training run (validated by the estimator)."""
 
     activation: str
@@ -36,7 +38,7 @@ class TrainingConfig:
 
 
 @dataclass
-class TrainingResult:
+class LoopResult:
     """What a run did to one network: its curves, the epoch whose weights were kept, why it stopped, and those
     weights (one row of :class:`~neuralnet.network.Params`)."""
 
@@ -55,7 +57,7 @@ class NonFiniteLossError(ValueError):
     """Training diverged: the loss became inf or NaN."""
 
 
-def _dropout_masks(
+def dropout_masks(
     rngs: Sequence[np.random.RandomState], n_rows: int, widths: list[int], dropout: float
 ) -> list[Array] | None:
     """Inverted-dropout masks, ``(n_networks, n_rows, width)`` per hidden layer: 0 with probability
@@ -69,7 +71,7 @@ def _dropout_masks(
 
 @dataclass
 class _Stack:
-    """The networks of a run still training: their parameters, data, generators and stopping state."""
+    """The networks of a run still training: their parameters, data, generators, stopping state and buffers."""
 
     index: NDArray[np.intp]  # position of each in the caller's stack
     params: Params
@@ -80,6 +82,17 @@ class _Stack:
     best: Array  # best monitored loss so far
     bad_epochs: NDArray[np.intp]
     best_flat: Array
+    shuffle: bool
+    widths: list[int] = field(init=False)  # of the hidden layers
+    grads: Params = field(init=False)  # the gradient buffer every batch writes into
+    X_epoch: Array = field(init=False)  # the rows in this epoch's order (the data itself when not shuffled)
+    y_epoch: Array = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.widths = self.params.layer_sizes[1:-1]
+        self.grads = allocate(self.params.layer_sizes, self.params.fit_intercept, self.params.flat.shape[0])
+        self.X_epoch = np.empty(self.X.shape) if self.shuffle else self.X
+        self.y_epoch = np.empty(self.y.shape) if self.shuffle else self.y
 
     def keep(self, rows: NDArray[np.bool_]) -> "_Stack":
         validation = None if self.validation is None else (self.validation[0][rows], self.validation[1][rows])
@@ -93,19 +106,20 @@ class _Stack:
             best=self.best[rows],
             bad_epochs=self.bad_epochs[rows],
             best_flat=self.best_flat[rows],
+            shuffle=self.shuffle,
         )
 
 
-def train(
+def train_stack(
     params: Params,
     optimizer: Optimizer,
     X: Array,
     y: Array,
-    config: TrainingConfig,
+    settings: LoopSettings,
     *,
     rngs: Sequence[np.random.RandomState],
     validation: tuple[Array, Array] | None = None,
-) -> list[TrainingResult]:
+) -> list[LoopResult]:
     """Fit the stack ``params``: network ``k`` on ``X[k], y[k]`` (``(n_networks, n_rows, width)`` arrays)
     with generator ``rngs[k]``, and with ``validation`` data ``(X_val[k], y_val[k])`` keep the weights of its
     best validation epoch. ``optimizer`` was made for ``params.flat.shape``; ``params`` itself is left at a
@@ -116,10 +130,7 @@ def train(
     without the training loss falling by more than ``tol``, as in scikit-learn's MLP.
     """
     n_networks, n = X.shape[:2]
-    batch = n if config.batch_size is None else min(config.batch_size, n)
-    shuffle = config.shuffle and batch < n  # a full batch sums the same samples in any order
-    widths = params.layer_sizes[1:-1]
-    results = [TrainingResult() for _ in range(n_networks)]
+    batch = n if settings.batch_size is None else min(settings.batch_size, n)
     stack = _Stack(
         index=np.arange(n_networks),
         params=params,
@@ -130,107 +141,114 @@ def train(
         best=np.full(n_networks, np.inf),
         bad_epochs=np.zeros(n_networks, dtype=np.intp),
         best_flat=params.flat.copy(),
+        shuffle=settings.shuffle and batch < n,  # a full batch sums the same samples in any order
     )
-    patience = config.n_iter_no_change
-    grads, X_epoch, y_epoch = _buffers(stack, shuffle)
-
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, not warned about
-        for epoch in range(config.max_iter):
-            if shuffle:
-                _shuffle_into(stack, X_epoch, y_epoch)
-            epoch_loss = _epoch(stack, optimizer, grads, X_epoch, y_epoch, config=config, batch=batch, widths=widths)
-            if not np.all(np.isfinite(epoch_loss)):
-                bad = float(epoch_loss[~np.isfinite(epoch_loss)][0])
-                raise NonFiniteLossError(
-                    f"The training loss became {bad} at epoch {epoch + 1}: training diverged. "
-                    "Scale the inputs (e.g. StandardScaler) or lower learning_rate."
-                )
-            for k, value in zip(stack.index, epoch_loss.tolist(), strict=True):
-                results[k].loss_curve.append(value)
-
-            if stack.validation is not None:
-                X_val, y_val = stack.validation
-                z_val = forward(stack.params.coefs, stack.params.intercepts, X_val, config.activation)[-1]
-                monitored = LOSSES[config.loss](z_val, y_val)[0] / X_val.shape[1]
-                for k, value in zip(stack.index, (-monitored).tolist(), strict=True):
-                    results[k].validation_scores.append(value)
-                improved = monitored < stack.best
-                stack.best_flat[improved] = stack.params.flat[improved]
-                for k in stack.index[improved]:
-                    results[k].best_epoch = epoch + 1
-            else:
-                monitored = epoch_loss
-            stack.bad_epochs = np.where(monitored > stack.best - config.tol, stack.bad_epochs + 1, 0)
-            stack.best = np.minimum(stack.best, monitored)
-            if patience is not None:
-                done = stack.bad_epochs >= patience
-                if done.any():
-                    _finish(stack, done, results, stopped_early=True)
-                    if done.all():
-                        return results
-                    stack = stack.keep(~done)
-                    optimizer.keep(~done)
-                    grads, X_epoch, y_epoch = _buffers(stack, shuffle)
-
+    results = [LoopResult() for _ in range(n_networks)]
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by _check_finite, not warned about
+        for epoch in range(1, settings.max_iter + 1):
+            epoch_loss = _epoch(stack, optimizer, settings, batch)
+            _check_finite(epoch_loss, epoch)
+            _record([result.loss_curve for result in results], stack.index, epoch_loss)
+            monitored = _monitored_loss(stack, results, settings, epoch, epoch_loss)
+            done = _out_of_patience(stack, settings, monitored)
+            if done.any():
+                _finish(stack, done, results, stopped_early=True)
+                if done.all():
+                    return results
+                stack = stack.keep(~done)
+                optimizer.keep(~done)
     _finish(stack, np.ones(len(stack.rngs), dtype=bool), results, stopped_early=False)
     return results
 
 
-def _epoch(
-    stack: _Stack,
-    optimizer: Optimizer,
-    grads: Params,
-    X_epoch: Array,
-    y_epoch: Array,
-    *,
-    config: TrainingConfig,
-    batch: int,
-    widths: list[int],
-) -> Array:
+def _epoch(stack: _Stack, optimizer: Optimizer, settings: LoopSettings, batch: int) -> Array:
     """One pass over the (shuffled) rows in batches of ``batch``: each network's mean or summed objective."""
-    n = X_epoch.shape[1]
-    mean = config.reduction == "mean"
+    if stack.shuffle:
+        _shuffle_into(stack)
+    n = stack.X_epoch.shape[1]
+    mean = settings.reduction == "mean"
     epoch_loss = np.zeros(len(stack.rngs))
     for start in range(0, n, batch):
-        Xb, yb = X_epoch[:, start : start + batch], y_epoch[:, start : start + batch]
-        masks = _dropout_masks(stack.rngs, Xb.shape[1], widths, config.dropout)
-        acts = forward(stack.params.coefs, stack.params.intercepts, Xb, config.activation, masks)
-        batch_loss, _ = backward(
-            stack.params,
-            acts,
-            yb,
-            activation=config.activation,
-            loss=config.loss,
-            alpha=config.alpha,
-            reduction=config.reduction,
-            masks=masks,
-            out=grads,
-        )
-        optimizer.update_params(stack.params.flat, grads.flat)
+        Xb, yb = stack.X_epoch[:, start : start + batch], stack.y_epoch[:, start : start + batch]
+        batch_loss = _update_mini_batch(stack, optimizer, settings, Xb, yb)
         epoch_loss += batch_loss * Xb.shape[1] if mean else batch_loss
     if mean:
         epoch_loss /= n
     return epoch_loss
 
 
-def _buffers(stack: _Stack, shuffle: bool) -> tuple[Params, Array, Array]:
-    """A gradient buffer for the stack, and the arrays its epochs read batches from (shuffled copies)."""
-    grads = allocate(stack.params.layer_sizes, stack.params.fit_intercept, stack.params.flat.shape[0])
-    if not shuffle:
-        return grads, stack.X, stack.y
-    return grads, np.empty(stack.X.shape), np.empty(stack.y.shape)
+def _update_mini_batch(stack: _Stack, optimizer: Optimizer, settings: LoopSettings, Xb: Array, yb: Array) -> Array:
+    """One gradient step of every network on its batch ``Xb, yb``; returns each network's batch objective."""
+    masks = dropout_masks(stack.rngs, Xb.shape[1], stack.widths, settings.dropout)
+    acts = forward(stack.params.coefs, stack.params.intercepts, Xb, settings.activation, masks)
+    batch_loss, _ = backward(
+        stack.params,
+        acts,
+        yb,
+        activation=settings.activation,
+        loss=settings.loss,
+        alpha=settings.alpha,
+        reduction=settings.reduction,
+        masks=masks,
+        out=stack.grads,
+    )
+    optimizer.update_params(stack.params.flat, stack.grads.flat)
+    return batch_loss
 
 
-def _shuffle_into(stack: _Stack, X_epoch: Array, y_epoch: Array) -> None:
+def _shuffle_into(stack: _Stack) -> None:
     """Each network's rows in a new order of its own generator, gathered into the epoch buffers."""
     n_networks, n = stack.X.shape[:2]
     rows = np.stack([rng.permutation(n) for rng in stack.rngs])
     rows += np.arange(0, n_networks * n, n)[:, None]  # indices into the networks' rows laid end to end
-    np.take(stack.X.reshape(n_networks * n, -1), rows.ravel(), axis=0, out=X_epoch.reshape(n_networks * n, -1))
-    np.take(stack.y.reshape(n_networks * n, -1), rows.ravel(), axis=0, out=y_epoch.reshape(n_networks * n, -1))
+    np.take(stack.X.reshape(n_networks * n, -1), rows.ravel(), axis=0, out=stack.X_epoch.reshape(n_networks * n, -1))
+    np.take(stack.y.reshape(n_networks * n, -1), rows.ravel(), axis=0, out=stack.y_epoch.reshape(n_networks * n, -1))
 
 
-def _finish(stack: _Stack, rows: NDArray[np.bool_], results: list[TrainingResult], *, stopped_early: bool) -> None:
+def _check_finite(epoch_loss: Array, epoch: int) -> None:
+    if not np.all(np.isfinite(epoch_loss)):
+        bad = float(epoch_loss[~np.isfinite(epoch_loss)][0])
+        raise NonFiniteLossError(
+            f"The training loss became {bad} at epoch {epoch}: training diverged. "
+            "Scale the inputs (e.g. StandardScaler) or lower learning_rate."
+        )
+
+
+def _record(curves: list[list[float]], index: NDArray[np.intp], values: Array) -> None:
+    """Append the value of the stack's network at each position to the curve ``curves[index[position]]``."""
+    for k, value in zip(index, values.tolist(), strict=True):
+        curves[k].append(value)
+
+
+def _monitored_loss(
+    stack: _Stack, results: list[LoopResult], settings: LoopSettings, epoch: int, epoch_loss: Array
+) -> Array:
+    """The loss the stopping rule watches: the mean validation loss when there is validation data (whose best
+    epoch's weights are kept), else the training objective."""
+    if stack.validation is None:
+        return epoch_loss
+    X_val, y_val = stack.validation
+    z_val = forward(stack.params.coefs, stack.params.intercepts, X_val, settings.activation)[-1]
+    monitored: Array = LOSSES[settings.loss](z_val, y_val)[0] / X_val.shape[1]
+    _record([result.validation_scores for result in results], stack.index, -monitored)
+    improved = monitored < stack.best
+    stack.best_flat[improved] = stack.params.flat[improved]
+    for k in stack.index[improved]:
+        results[k].best_epoch = epoch
+    return monitored
+
+
+def _out_of_patience(stack: _Stack, settings: LoopSettings, monitored: Array) -> NDArray[np.bool_]:
+    """Count each network's epochs without an improvement of more than ``tol``; which ones have had enough."""
+    stack.bad_epochs = np.where(monitored > stack.best - settings.tol, stack.bad_epochs + 1, 0)
+    stack.best = np.minimum(stack.best, monitored)
+    if settings.n_iter_no_change is None:
+        return np.zeros(len(stack.rngs), dtype=bool)
+    done: NDArray[np.bool_] = stack.bad_epochs >= settings.n_iter_no_change
+    return done
+
+
+def _finish(stack: _Stack, rows: NDArray[np.bool_], results: list[LoopResult], *, stopped_early: bool) -> None:
     """Record the kept weights of the networks ``rows``: the best validation epoch's, else the last."""
     weights = stack.best_flat if stack.validation is not None else stack.params.flat
     for position in np.flatnonzero(rows):

@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.preprocessing import StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, NeuralNetRegressor, make_preset
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 from neuralnet.base import BaseNeuralNet
 from neuralnet.stacking import fit_together
 from neuralnet.trainer import NonFiniteLossError
@@ -61,7 +61,7 @@ def _subsets(X: Array, y: Array, n: int, n_rows: int) -> list[tuple[Array, Array
         pytest.param(NeuralNetClassifier((6,), optimizer="rmsprop", max_iter=30), False, id="rmsprop"),
     ],
 )
-def test_core_networks_fitted_together_equal_networks_fitted_alone(
+def test_networks_fitted_together_equal_networks_fitted_alone(
     template: NeuralNetClassifier, stops_early: bool, cancer: tuple[Array, Array]
 ) -> None:
     data = _subsets(*cancer, n=4, n_rows=200)
@@ -74,7 +74,7 @@ def test_core_networks_fitted_together_equal_networks_fitted_alone(
     assert len(epochs) > 1 if stops_early else epochs == {template.max_iter}
 
 
-def test_core_fit_together_trains_different_settings_and_shapes_separately(cancer: tuple[Array, Array]) -> None:
+def test_fit_together_trains_different_settings_and_shapes_separately(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     iris_X, iris_y = load_iris(return_X_y=True)
     models: list[Any] = [
@@ -91,7 +91,7 @@ def test_core_fit_together_trains_different_settings_and_shapes_separately(cance
     assert list(models[3].classes_) == [0, 1, 2]
 
 
-def test_core_ensemble_members_equal_the_same_networks_fitted_alone(cancer: tuple[Array, Array]) -> None:
+def test_ensemble_members_equal_the_same_networks_fitted_alone(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     ensemble = NetworkEnsembleClassifier(
         NeuralNetClassifier((8,), activation="tanh", batch_size=64, max_iter=100, early_stopping=True),
@@ -103,7 +103,7 @@ def test_core_ensemble_members_equal_the_same_networks_fitted_alone(cancer: tupl
     assert len({member.n_iter_ for member in ensemble.estimators_}) > 1
 
 
-def test_core_one_diverging_network_fails_the_whole_stack_with_a_clear_error(cancer: tuple[Array, Array]) -> None:
+def test_one_diverging_network_fails_the_whole_stack_with_a_clear_error(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     models = [NeuralNetRegressor((5,), optimizer="sgd", learning_rate=0.1, random_state=k) for k in range(2)]
     with pytest.raises(NonFiniteLossError, match=r"diverged\. Scale the inputs"):

@@ -6,9 +6,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from neuralnet.activations import HIDDEN_ACTIVATIONS, Array
+from neuralnet.activations import HIDDEN_ACTIVATIONS
+from neuralnet.aliases import Array, Reduction
 from neuralnet.losses import LOSSES
-from neuralnet.network import Params, Reduction, backward, forward, init_params, loss_and_gradient
+from neuralnet.network import Params, backward, forward, init_params, loss_and_gradient
 
 N_SAMPLES, N_FEATURES, HIDDEN = 7, 4, (5, 3)
 STEP = 1e-6
@@ -64,9 +65,7 @@ def _assert_smooth(params: Params, X: Array, activation: str) -> None:
     ("activation", "loss", "alpha", "reduction"),
     list(itertools.product(HIDDEN_ACTIVATIONS, LOSSES, [0.0, 0.3], ["mean", "sum"])),
 )
-def test_core_backprop_matches_finite_differences(
-    activation: str, loss: str, alpha: float, reduction: Reduction
-) -> None:
+def test_backprop_matches_finite_differences(activation: str, loss: str, alpha: float, reduction: Reduction) -> None:
     rng = np.random.RandomState(0)
     X = rng.normal(size=(N_SAMPLES, N_FEATURES))
     y = _targets(loss, rng)
@@ -83,7 +82,7 @@ def test_core_backprop_matches_finite_differences(
     assert _relative_error(grads.flat[0], numeric) < TOLERANCE
 
 
-def test_core_backprop_without_intercepts_matches_finite_differences() -> None:
+def test_backprop_without_intercepts_matches_finite_differences() -> None:
     """The tutorial's configuration: no intercepts, sigmoid squared error, summed over the batch."""
     rng = np.random.RandomState(1)
     X = rng.normal(size=(N_SAMPLES, N_FEATURES))
@@ -99,7 +98,7 @@ def test_core_backprop_without_intercepts_matches_finite_differences() -> None:
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_core_backprop_through_fixed_dropout_masks_matches_finite_differences(activation: str) -> None:
+def test_backprop_through_fixed_dropout_masks_matches_finite_differences(activation: str) -> None:
     """With the masks held fixed, dropout is a deterministic function whose gradient backprop must give."""
     rng = np.random.RandomState(2)
     X = rng.normal(size=(N_SAMPLES, N_FEATURES))

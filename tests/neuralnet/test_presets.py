@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neuralnet import PRESET_NAMES, NetworkEnsembleClassifier, NeuralNetClassifier, make_preset
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 
 SCORING = ["accuracy", "roc_auc", "neg_log_loss", "neg_brier_score"]
 
@@ -53,7 +53,7 @@ def _protocol(estimator: Any, X: Array, y: Array, n_repeats: int) -> dict[str, f
     return {name: float(np.mean(scores[f"test_{name}"])) for name in SCORING}
 
 
-def test_core_preset_names_and_types() -> None:
+def test_preset_names_and_types() -> None:
     assert PRESET_NAMES == ("default", "seed")
     default, seed = make_preset("default", random_state=1), make_preset("seed", random_state=1)
     assert isinstance(default, NetworkEnsembleClassifier)
@@ -65,12 +65,12 @@ def test_core_preset_names_and_types() -> None:
         assert not hasattr(preset, "classes_")  # unfitted
 
 
-def test_core_unknown_preset_is_refused() -> None:
+def test_unknown_preset_is_refused() -> None:
     with pytest.raises(ValueError, match="'tutorial'"):
         make_preset("tutorial")
 
 
-def test_core_seed_preset_reproduces_the_tutorial_updates(cancer: tuple[Array, Array]) -> None:
+def test_seed_preset_reproduces_the_tutorial_updates(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     X = StandardScaler().fit_transform(X)
     expected_hidden, expected_output = _tutorial_backpropagation(X, y.reshape(-1, 1).astype(float), 300, seed=7)
@@ -84,13 +84,13 @@ def test_core_seed_preset_reproduces_the_tutorial_updates(cancer: tuple[Array, A
 
 
 @pytest.mark.slow
-def test_core_seed_preset_lands_near_the_tutorial_accuracy(cancer: tuple[Array, Array]) -> None:
+def test_seed_preset_lands_near_the_tutorial_accuracy(cancer: tuple[Array, Array]) -> None:
     scores = _protocol(make_preset("seed", random_state=0), *cancer, n_repeats=1)
     assert 0.95 <= scores["accuracy"] <= 0.98  # measured 0.966 over the full protocol
 
 
 @pytest.mark.slow
-def test_core_default_preset_quality_floor(cancer: tuple[Array, Array]) -> None:
+def test_default_preset_quality_floor(cancer: tuple[Array, Array]) -> None:
     """Floors well below the measured figures (0.9775 / 0.9953 / 0.0744 / 0.0188), above the seed's."""
     scores = _protocol(make_preset("default", random_state=0), *cancer, n_repeats=2)
     assert scores["accuracy"] >= 0.965

@@ -36,5 +36,5 @@ ESTIMATORS = [
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(ESTIMATORS)
-def test_core_sklearn_compatible(estimator: Any, check: Callable[[Any], None]) -> None:
+def test_sklearn_compatible(estimator: Any, check: Callable[[Any], None]) -> None:
     check(estimator)

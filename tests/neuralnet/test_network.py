@@ -5,8 +5,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from neuralnet import activations, losses, network, optimizers, prediction
-from neuralnet.activations import Array
-from neuralnet.trainer import TrainingConfig, _dropout_masks, train
+from neuralnet.aliases import Array
+from neuralnet.trainer import LoopSettings, dropout_masks, train_stack
 
 EXTREME = np.array([[-1e308, -1e4, -745.0, -40.0, -1.0, 0.0, 1.0, 40.0, 745.0, 1e4, 1e308]]).T
 
@@ -18,7 +18,7 @@ def _naive_sigmoid(z: Array) -> Array:
 # --- activations ---------------------------------------------------------------------------------
 
 
-def test_core_sigmoid_is_the_logistic_function_and_never_overflows() -> None:
+def test_sigmoid_is_the_logistic_function_and_never_overflows() -> None:
     z = np.linspace(-30, 30, 61)
     assert_allclose(activations.sigmoid(z), _naive_sigmoid(z), rtol=1e-14)
     a = activations.sigmoid(EXTREME)  # RuntimeWarnings are errors in this suite
@@ -28,7 +28,7 @@ def test_core_sigmoid_is_the_logistic_function_and_never_overflows() -> None:
 
 
 @pytest.mark.parametrize("name", list(activations.HIDDEN_ACTIVATIONS))
-def test_core_each_derivative_matches_a_finite_difference_of_its_function(name: str) -> None:
+def test_each_derivative_matches_a_finite_difference_of_its_function(name: str) -> None:
     f, f_prime = activations.HIDDEN_ACTIVATIONS[name], activations.DERIVATIVES[name]
     z = np.array([-2.5, -0.7, 0.3, 1.9])  # away from relu's kink
     h = 1e-6
@@ -36,7 +36,7 @@ def test_core_each_derivative_matches_a_finite_difference_of_its_function(name: 
     assert_allclose(f_prime(f(z)), numeric, rtol=1e-8)  # derivatives take the activation's output
 
 
-def test_core_softmax_rows_sum_to_one_even_for_huge_logits() -> None:
+def test_softmax_rows_sum_to_one_even_for_huge_logits() -> None:
     z = np.array([[1000.0, 1000.0, -1000.0], [1.0, 2.0, 3.0], [-1e4, 0.0, 1e4]])
     p = activations.softmax(z)
     assert_allclose(p.sum(axis=1), 1.0)
@@ -47,7 +47,7 @@ def test_core_softmax_rows_sum_to_one_even_for_huge_logits() -> None:
 # --- losses --------------------------------------------------------------------------------------
 
 
-def test_core_losses_agree_with_their_textbook_formulas() -> None:
+def test_losses_agree_with_their_textbook_formulas() -> None:
     rng = np.random.RandomState(0)
     z = rng.normal(size=(6, 1))
     y = np.array([[0.0], [1.0], [1.0], [0.0], [1.0], [0.0]])
@@ -65,7 +65,7 @@ def test_core_losses_agree_with_their_textbook_formulas() -> None:
 
 
 @pytest.mark.parametrize("name", list(losses.LOSSES))
-def test_core_losses_stay_finite_at_extreme_logits(name: str) -> None:
+def test_losses_stay_finite_at_extreme_logits(name: str) -> None:
     z = np.clip(EXTREME, -1e4, 1e4)  # squared error of 1e308 overflows by definition, not by method
     y = (np.arange(len(z)) % 2).reshape(-1, 1).astype(np.float64)
     if losses.OUTPUT_ACTIVATION[name] == "softmax":
@@ -78,7 +78,7 @@ def test_core_losses_stay_finite_at_extreme_logits(name: str) -> None:
 # --- parameters ----------------------------------------------------------------------------------
 
 
-def test_core_parameters_are_views_of_one_row_per_network() -> None:
+def test_parameters_are_views_of_one_row_per_network() -> None:
     params = network.allocate([3, 4, 2], n_networks=2)
     assert params.flat.shape == (2, 3 * 4 + 4 * 2 + 4 + 2) == (2, params.n_coef + 6)
     params.flat[:] = np.arange(params.flat.size).reshape(2, -1)
@@ -99,7 +99,7 @@ def test_core_parameters_are_views_of_one_row_per_network() -> None:
         network.wrap(np.zeros((2, 19)), [3, 4, 2], fit_intercept=False)
 
 
-def test_core_initialisations_have_their_documented_distributions() -> None:
+def test_initialisations_have_their_documented_distributions() -> None:
     sizes = [200, 300, 1]
     glorot = network.init_params(sizes, "glorot", [np.random.RandomState(0)])
     limit = np.sqrt(6 / 500)
@@ -122,7 +122,7 @@ def test_core_initialisations_have_their_documented_distributions() -> None:
 # --- optimizers ----------------------------------------------------------------------------------
 
 
-def test_core_optimizers_take_their_textbook_first_steps() -> None:
+def test_optimizers_take_their_textbook_first_steps() -> None:
     g = np.array([0.5, -2.0, 0.0])
 
     def first_step(optimizer: optimizers.Optimizer) -> Array:
@@ -138,7 +138,7 @@ def test_core_optimizers_take_their_textbook_first_steps() -> None:
     assert_allclose(first_step(optimizers.RMSprop(3, 0.01, rho=0.9)), -0.01 * g / (np.sqrt(0.1 * g**2) + 1e-8))
 
 
-def test_core_momentum_accumulates_velocity() -> None:
+def test_momentum_accumulates_velocity() -> None:
     w, g = np.zeros(1), np.ones(1)
     momentum = optimizers.Momentum(1, 0.1, 0.5)
     for _ in range(3):
@@ -146,7 +146,7 @@ def test_core_momentum_accumulates_velocity() -> None:
     assert_allclose(w, -0.1 * (1 + 1.5 + 1.75))
 
 
-def test_core_make_optimizer_rejects_unknown_names() -> None:
+def test_make_optimizer_rejects_unknown_names() -> None:
     assert isinstance(optimizers.make_optimizer("rmsprop", 3, learning_rate=0.1), optimizers.RMSprop)
     with pytest.raises(ValueError, match="'lbfgs'"):
         optimizers.make_optimizer("lbfgs", 3, learning_rate=0.1)
@@ -155,27 +155,27 @@ def test_core_make_optimizer_rejects_unknown_names() -> None:
 # --- dropout masks and the training loop ---------------------------------------------------------
 
 
-def test_core_dropout_masks_are_inverted_and_have_the_requested_rate() -> None:
-    masks = _dropout_masks([np.random.RandomState(0), np.random.RandomState(1)], 2000, [50, 3], 0.25)
+def testdropout_masks_are_inverted_and_have_the_requested_rate() -> None:
+    masks = dropout_masks([np.random.RandomState(0), np.random.RandomState(1)], 2000, [50, 3], 0.25)
     assert masks is not None
     assert [m.shape for m in masks] == [(2, 2000, 50), (2, 2000, 3)]
     assert set(np.unique(masks[0])) == {0.0, 1.0 / 0.75}
     assert_allclose((masks[0] == 0).mean(), 0.25, atol=0.01)
     assert_allclose(masks[0].mean(), 1.0, atol=0.02)  # expected activation unchanged
     assert not np.array_equal(masks[0][0], masks[0][1])  # each network has its own
-    assert _dropout_masks([np.random.RandomState(0)], 10, [5], 0.0) is None
+    assert dropout_masks([np.random.RandomState(0)], 10, [5], 0.0) is None
 
 
-def test_core_train_restores_the_weights_of_the_best_validation_epoch() -> None:
+def test_train_stack_restores_the_weights_of_the_best_validation_epoch() -> None:
     rng = np.random.RandomState(0)
     X = rng.normal(size=(80, 3))
     y = (X[:, :1] + 0.8 * rng.normal(size=(80, 1)) > 0).astype(np.float64)  # noisy: overfits
     X_val, y_val = X[60:], y[60:]
     params = network.init_params([3, 16, 1], "glorot", [rng])
-    config = TrainingConfig("tanh", "binary_log_loss", batch_size=8, max_iter=300, n_iter_no_change=20)
+    settings = LoopSettings("tanh", "binary_log_loss", batch_size=8, max_iter=300, n_iter_no_change=20)
     adam = optimizers.Adam(params.flat.shape, 0.05)
-    [result] = train(
-        params, adam, X[None, :60], y[None, :60], config, rngs=[rng], validation=(X_val[None], y_val[None])
+    [result] = train_stack(
+        params, adam, X[None, :60], y[None, :60], settings, rngs=[rng], validation=(X_val[None], y_val[None])
     )
 
     assert result.stopped_early
@@ -198,7 +198,7 @@ def _weights(params: network.Params) -> tuple[list[Array], list[Array]]:
 
 
 @pytest.mark.parametrize(("n_outputs", "output_activation"), [(1, "sigmoid"), (3, "softmax")])
-def test_core_stacked_networks_predict_the_mean_of_their_members(n_outputs: int, output_activation: str) -> None:
+def test_stacked_networks_predict_the_mean_of_their_members(n_outputs: int, output_activation: str) -> None:
     rng = np.random.RandomState(0)
     X = rng.normal(size=(20, 4))
     members = []
@@ -215,7 +215,7 @@ def test_core_stacked_networks_predict_the_mean_of_their_members(n_outputs: int,
     assert together.shape == (20, max(2, n_outputs))
 
 
-def test_core_stack_refuses_different_architectures() -> None:
+def test_stack_refuses_different_architectures() -> None:
     rng = np.random.RandomState(0)
     small, large = (network.init_params([4, h, 1], "glorot", [rng]) for h in (3, 5))
     with pytest.raises(ValueError, match="architecture"):

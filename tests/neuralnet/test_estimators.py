@@ -1,6 +1,8 @@
 """Behaviour of NeuralNetClassifier and NeuralNetRegressor beyond scikit-learn's generic suite."""
 
+import inspect
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,10 @@ from sklearn.datasets import load_breast_cancer, load_iris, make_classification,
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from neuralnet import NeuralNetClassifier, NeuralNetRegressor
-from neuralnet.activations import Array
+from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, NeuralNetRegressor
+from neuralnet.aliases import Array
 from neuralnet.prediction import EPS
+from neuralnet.stacking import fit_together
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -45,7 +48,7 @@ def small_net(**params: Any) -> NeuralNetClassifier:
 # --- reproducibility and persistence -------------------------------------------------------------
 
 
-def test_core_same_random_state_gives_identical_weights(cancer: tuple[Array, Array]) -> None:
+def test_same_random_state_gives_identical_weights(cancer: tuple[Array, Array]) -> None:
     # Mini-batches, dropout and early stopping: every use of the random state at once.
     params = {"batch_size": 32, "dropout": 0.2, "early_stopping": True, "random_state": 3}
     first, second = small_net(**params).fit(*cancer), small_net(**params).fit(*cancer)
@@ -62,7 +65,7 @@ def test_core_same_random_state_gives_identical_weights(cancer: tuple[Array, Arr
     [small_net(random_state=0), small_net(hidden_layer_sizes=(), random_state=0)],
     ids=["one-hidden-layer", "no-hidden-layer"],
 )
-def test_core_joblib_round_trip_predicts_identically(
+def test_joblib_round_trip_predicts_identically(
     estimator: NeuralNetClassifier, cancer: tuple[Array, Array], tmp_path: Path
 ) -> None:
     X, y = cancer
@@ -75,7 +78,7 @@ def test_core_joblib_round_trip_predicts_identically(
     assert_array_equal(loaded.predict(X), estimator.predict(X))
 
 
-def test_core_regressor_joblib_round_trip(tmp_path: Path) -> None:
+def test_regressor_joblib_round_trip(tmp_path: Path) -> None:
     X, y = make_regression(n_samples=100, n_features=5, n_targets=2, random_state=0)
     model = NeuralNetRegressor((8,), max_iter=20, random_state=0).fit(X, y / 100)
     joblib.dump(model, tmp_path / "model.joblib")
@@ -95,7 +98,7 @@ def test_core_regressor_joblib_round_trip(tmp_path: Path) -> None:
         ("rmsprop", {"learning_rate": 1e-2}),
     ],
 )
-def test_core_every_optimizer_reduces_the_loss(optimizer: str, extra: dict[str, Any]) -> None:
+def test_every_optimizer_reduces_the_loss(optimizer: str, extra: dict[str, Any]) -> None:
     X, y = make_classification(n_samples=200, n_features=6, n_informative=4, random_state=0)
     X = StandardScaler().fit_transform(X)
     model = NeuralNetClassifier(
@@ -107,7 +110,7 @@ def test_core_every_optimizer_reduces_the_loss(optimizer: str, extra: dict[str, 
     assert model.score(X, y) > 0.8
 
 
-def test_core_early_stopping_keeps_the_best_validation_epoch(cancer: tuple[Array, Array]) -> None:
+def test_early_stopping_keeps_the_best_validation_epoch(cancer: tuple[Array, Array]) -> None:
     model = small_net(
         learning_rate=3e-2, batch_size=16, early_stopping=True, n_iter_no_change=5, max_iter=500, random_state=0
     ).fit(*cancer)
@@ -120,14 +123,14 @@ def test_core_early_stopping_keeps_the_best_validation_epoch(cancer: tuple[Array
     assert model.best_validation_score_ == max(scores) == scores[model.best_epoch_ - 1]
 
 
-def test_core_without_early_stopping_there_are_no_validation_attributes(cancer: tuple[Array, Array]) -> None:
+def test_without_early_stopping_there_are_no_validation_attributes(cancer: tuple[Array, Array]) -> None:
     model = small_net(random_state=0).fit(*cancer)
     assert model.validation_scores_ is None
     assert model.best_validation_score_ is None
     assert model.best_epoch_ is None
 
 
-def test_core_n_iter_no_change_none_runs_every_epoch(cancer: tuple[Array, Array]) -> None:
+def test_n_iter_no_change_none_runs_every_epoch(cancer: tuple[Array, Array]) -> None:
     model = small_net(max_iter=7, n_iter_no_change=None, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # a fixed epoch count is not a failure
@@ -135,12 +138,44 @@ def test_core_n_iter_no_change_none_runs_every_epoch(cancer: tuple[Array, Array]
     assert model.n_iter_ == 7
 
 
-def test_core_hitting_max_iter_warns(cancer: tuple[Array, Array]) -> None:
+def test_hitting_max_iter_warns(cancer: tuple[Array, Array]) -> None:
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         small_net(max_iter=2, random_state=0).fit(*cancer)
 
 
-def test_core_summed_gradients_equal_mean_gradients_with_a_larger_step(cancer: tuple[Array, Array]) -> None:
+def _fit_classifier(X: Array, y: Array) -> None:
+    small_net(max_iter=2, random_state=0).fit(X, y)
+
+
+def _fit_regressor(X: Array, y: Array) -> None:
+    NeuralNetRegressor((4,), max_iter=2, random_state=0).fit(X, y * 1.0)
+
+
+def _fit_ensemble(X: Array, y: Array) -> None:
+    NetworkEnsembleClassifier(small_net(max_iter=2), n_members=2, random_state=0).fit(X, y)
+
+
+def _fit_together(X: Array, y: Array) -> None:
+    fit_together([small_net(max_iter=2, random_state=0), NeuralNetRegressor((4,), max_iter=2)], [(X, y), (X, y * 1.0)])
+
+
+@pytest.mark.parametrize("entry_point", [_fit_classifier, _fit_regressor, _fit_ensemble, _fit_together])
+def test_the_convergence_warning_points_at_the_users_call(
+    cancer: tuple[Array, Array], entry_point: Callable[[Array, Array], None]
+) -> None:
+    """Whichever public entry point fits the network, and however deep inside the package the warning is raised,
+    it names the line that called the package, not one of the package's own lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        entry_point(*cancer)
+    assert caught
+    call_line = inspect.getsourcelines(entry_point)[1] + 1  # each helper's body is its one line
+    for warning in caught:
+        assert warning.category is ConvergenceWarning
+        assert (warning.filename, warning.lineno) == (__file__, call_line)
+
+
+def test_summed_gradients_equal_mean_gradients_with_a_larger_step(cancer: tuple[Array, Array]) -> None:
     """With full-batch SGD, reduction='sum' at rate r is reduction='mean' at rate r * n_samples."""
     X, y = cancer
     common = {"optimizer": "sgd", "batch_size": None, "alpha": 0.1, "max_iter": 20, "n_iter_no_change": None}
@@ -150,13 +185,13 @@ def test_core_summed_gradients_equal_mean_gradients_with_a_larger_step(cancer: t
         assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_core_without_intercepts_the_intercepts_stay_zero(cancer: tuple[Array, Array]) -> None:
+def test_without_intercepts_the_intercepts_stay_zero(cancer: tuple[Array, Array]) -> None:
     model = small_net(fit_intercept=False, random_state=0).fit(*cancer)
     assert all(not b.any() for b in model.intercepts_)
     assert [b.shape for b in model.intercepts_] == [(8,), (1,)]
 
 
-def test_core_diverging_training_raises_a_clear_error() -> None:
+def test_diverging_training_raises_a_clear_error() -> None:
     X, y = make_regression(n_samples=100, n_features=4, random_state=0)
     model = NeuralNetRegressor(
         (4,), activation="identity", optimizer="sgd", learning_rate=1.0, batch_size=None, random_state=0
@@ -168,7 +203,7 @@ def test_core_diverging_training_raises_a_clear_error() -> None:
 # --- dropout -------------------------------------------------------------------------------------
 
 
-def test_core_dropout_changes_training_but_not_prediction(cancer: tuple[Array, Array]) -> None:
+def test_dropout_changes_training_but_not_prediction(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     plain = small_net(random_state=0).fit(X, y)
     dropped = small_net(dropout=0.5, random_state=0).fit(X, y)
@@ -186,7 +221,7 @@ def test_core_dropout_changes_training_but_not_prediction(cancer: tuple[Array, A
 # --- classification ------------------------------------------------------------------------------
 
 
-def test_core_binary_probabilities_match_the_decision_function(cancer: tuple[Array, Array]) -> None:
+def test_binary_probabilities_match_the_decision_function(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     model = small_net(random_state=0).fit(X, y)
     proba, logit = model.predict_proba(X), model.decision_function(X)
@@ -200,7 +235,7 @@ def test_core_binary_probabilities_match_the_decision_function(cancer: tuple[Arr
 
 
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
-def test_core_multiclass_with_string_labels(loss: str, iris: tuple[Array, Array]) -> None:
+def test_multiclass_with_string_labels(loss: str, iris: tuple[Array, Array]) -> None:
     X, y = iris
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     model = small_net(loss=loss, max_iter=200, random_state=0).fit(X, labels)
@@ -215,13 +250,13 @@ def test_core_multiclass_with_string_labels(loss: str, iris: tuple[Array, Array]
     assert model.score(X, labels) > 0.9
 
 
-def test_core_single_class_is_refused(cancer: tuple[Array, Array]) -> None:
+def test_single_class_is_refused(cancer: tuple[Array, Array]) -> None:
     X, _ = cancer
     with pytest.raises(ValueError, match="one class"):
         small_net().fit(X, np.zeros(len(X)))
 
 
-def test_core_probabilities_stay_strictly_inside_0_1_without_warnings(cancer: tuple[Array, Array]) -> None:
+def test_probabilities_stay_strictly_inside_0_1_without_warnings(cancer: tuple[Array, Array]) -> None:
     # filterwarnings = error::RuntimeWarning (pyproject.toml): any overflow here fails the test.
     X, y = cancer
     for activation in ("relu", "tanh", "sigmoid", "identity"):
@@ -240,7 +275,7 @@ def test_core_probabilities_stay_strictly_inside_0_1_without_warnings(cancer: tu
 
 
 @pytest.mark.parametrize("n_targets", [1, 3])
-def test_core_regressor_fits_single_and_multi_output(n_targets: int) -> None:
+def test_regressor_fits_single_and_multi_output(n_targets: int) -> None:
     X, y = make_regression(n_samples=300, n_features=5, n_targets=n_targets, noise=1.0, random_state=0)
     y = y / np.std(y)
     model = NeuralNetRegressor((16,), activation="tanh", learning_rate=1e-2, max_iter=300, random_state=0)
@@ -283,16 +318,14 @@ def test_core_regressor_fits_single_and_multi_output(n_targets: int) -> None:
         ("fit_intercept", 1),
     ],
 )
-def test_core_bad_hyperparameters_raise_value_error_naming_them(
-    param: str, value: Any, cancer: tuple[Array, Array]
-) -> None:
+def test_bad_hyperparameters_raise_value_error_naming_them(param: str, value: Any, cancer: tuple[Array, Array]) -> None:
     model = small_net(**{param: value})  # __init__ accepts anything: validation happens in fit
     with pytest.raises(ValueError, match=param) as error:
         model.fit(*cancer)
     assert repr(value) in str(error.value)
 
 
-def test_core_regressor_validates_hyperparameters_too() -> None:
+def test_regressor_validates_hyperparameters_too() -> None:
     X, y = make_regression(n_samples=20, n_features=3, random_state=0)
     with pytest.raises(ValueError, match=r"activation.*'softmax'"):
         NeuralNetRegressor(activation="softmax").fit(X, y)

@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, ProbabilityModel, make_preset
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -39,7 +39,7 @@ def fitted(cancer: tuple[Array, Array]) -> dict[str, Pipeline]:
 
 
 @pytest.mark.parametrize("name", ["single", "seed", "default"])
-def test_core_probabilities_equal_the_pipeline_bit_for_bit(
+def test_probabilities_equal_the_pipeline_bit_for_bit(
     name: str, fitted: dict[str, Pipeline], cancer: tuple[Array, Array]
 ) -> None:
     X, _ = cancer
@@ -52,7 +52,7 @@ def test_core_probabilities_equal_the_pipeline_bit_for_bit(
     assert model.predict_proba(X[:1]).shape == (1, 2)
 
 
-def test_core_from_pipeline_and_multiclass_string_labels() -> None:
+def test_from_pipeline_and_multiclass_string_labels() -> None:
     X, y = load_iris(return_X_y=True)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     member = NeuralNetClassifier((8,), max_iter=30)
@@ -63,14 +63,14 @@ def test_core_from_pipeline_and_multiclass_string_labels() -> None:
         assert_array_equal(model.classes, ["setosa", "versicolor", "virginica"])
 
 
-def test_core_scaler_without_mean_or_scale(cancer: tuple[Array, Array]) -> None:
+def test_scaler_without_mean_or_scale(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     for scaler in (StandardScaler(with_mean=False), StandardScaler(with_std=False)):
         pipeline = make_pipeline(scaler, NeuralNetClassifier((4,), max_iter=5, random_state=0)).fit(X, y)
         assert_array_equal(ProbabilityModel.from_pipeline(pipeline).predict_proba(X), pipeline.predict_proba(X))
 
 
-def test_core_model_is_a_snapshot(fitted: dict[str, Pipeline], cancer: tuple[Array, Array]) -> None:
+def test_model_is_a_snapshot(fitted: dict[str, Pipeline], cancer: tuple[Array, Array]) -> None:
     X, _ = cancer
     pipeline = fitted["single"]
     model = ProbabilityModel.from_pipeline(pipeline)
@@ -90,7 +90,7 @@ def test_core_model_is_a_snapshot(fitted: dict[str, Pipeline], cancer: tuple[Arr
         (StandardScaler(), NetworkEnsembleClassifier(LogisticRegression(), n_members=2), "LogisticRegression"),
     ],
 )
-def test_core_unsupported_models_raise_type_error(
+def test_unsupported_models_raise_type_error(
     scaler: Any, classifier: Any, error: str, cancer: tuple[Array, Array]
 ) -> None:
     X, y = cancer
@@ -99,7 +99,7 @@ def test_core_unsupported_models_raise_type_error(
         ProbabilityModel.from_pipeline(pipeline)
 
 
-def test_core_unfitted_or_mismatched_parts_are_refused(cancer: tuple[Array, Array]) -> None:
+def test_unfitted_or_mismatched_parts_are_refused(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     with pytest.raises(NotFittedError):
         ProbabilityModel.from_fitted(StandardScaler().fit(X), NeuralNetClassifier())
@@ -119,7 +119,7 @@ def _through_npz(model: ProbabilityModel) -> ProbabilityModel:
 
 
 @pytest.mark.parametrize("name", ["single", "seed", "default"])
-def test_core_arrays_round_trip_gives_the_pipeline_bit_for_bit(
+def test_arrays_round_trip_gives_the_pipeline_bit_for_bit(
     name: str, fitted: dict[str, Pipeline], cancer: tuple[Array, Array]
 ) -> None:
     X, _ = cancer
@@ -132,7 +132,7 @@ def test_core_arrays_round_trip_gives_the_pipeline_bit_for_bit(
     assert model.n_features == 30
 
 
-def test_core_arrays_round_trip_keeps_labels_and_scaler_options(cancer: tuple[Array, Array]) -> None:
+def test_arrays_round_trip_keeps_labels_and_scaler_options(cancer: tuple[Array, Array]) -> None:
     X, y = load_iris(return_X_y=True)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     ensemble = NetworkEnsembleClassifier(NeuralNetClassifier((8,), max_iter=30), n_members=3, random_state=0)
@@ -147,7 +147,7 @@ def test_core_arrays_round_trip_keeps_labels_and_scaler_options(cancer: tuple[Ar
         assert_array_equal(model.classes, pipeline.classes_)
 
 
-def test_core_to_arrays_names_everything_and_refuses_object_classes(fitted: dict[str, Pipeline]) -> None:
+def test_to_arrays_names_everything_and_refuses_object_classes(fitted: dict[str, Pipeline]) -> None:
     model = ProbabilityModel.from_pipeline(fitted["default"])
     arrays = model.to_arrays()
     layers = {"coef_0", "intercept_0", "coef_1", "intercept_1"}
@@ -179,9 +179,7 @@ def test_core_to_arrays_names_everything_and_refuses_object_classes(fitted: dict
     ],
     ids=["no-layer", "gap", "half-layer", "2d-classes", "one-class", "float-n", "no-member", "vector", "zero", "inf"],
 )
-def test_core_from_arrays_names_what_is_wrong(
-    change: dict[str, Any], message: str, fitted: dict[str, Pipeline]
-) -> None:
+def test_from_arrays_names_what_is_wrong(change: dict[str, Any], message: str, fitted: dict[str, Pipeline]) -> None:
     arrays: dict[str, Any] = ProbabilityModel.from_pipeline(fitted["single"]).to_arrays()
     for name, value in change.items():
         if value is None:
@@ -192,7 +190,7 @@ def test_core_from_arrays_names_what_is_wrong(
         ProbabilityModel.from_arrays(arrays)
 
 
-def test_core_serving_modules_import_neither_scikit_learn_nor_scipy() -> None:
+def test_serving_modules_import_neither_scikit_learn_nor_scipy() -> None:
     code = (
         "import sys\n"
         "import neuralnet, neuralnet.inference, neuralnet.artifacts\n"
@@ -205,7 +203,7 @@ def test_core_serving_modules_import_neither_scikit_learn_nor_scipy() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_core_package_names_resolve_lazily_and_unknown_ones_fail() -> None:
+def test_package_names_resolve_lazily_and_unknown_ones_fail() -> None:
     import neuralnet
 
     assert neuralnet.ProbabilityModel is ProbabilityModel
@@ -214,7 +212,7 @@ def test_core_package_names_resolve_lazily_and_unknown_ones_fail() -> None:
         _ = neuralnet.Nope
 
 
-def test_core_single_row_prediction_skips_sklearn_overhead(fitted: dict[str, Pipeline]) -> None:
+def test_single_row_prediction_skips_sklearn_overhead(fitted: dict[str, Pipeline]) -> None:
     """Tens of microseconds at most (about 15 for one network, 30 for the ten-member default on the
     development machine), where the validating pipeline takes hundreds. Best of many runs, so that a
     busy machine does not make it flaky."""

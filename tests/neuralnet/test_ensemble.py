@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier
-from neuralnet.activations import Array
+from neuralnet.aliases import Array
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -27,7 +27,7 @@ def _ensemble(n_members: int = 3, random_state: int | None = 0) -> NetworkEnsemb
     return NetworkEnsembleClassifier(member, n_members=n_members, random_state=random_state)
 
 
-def test_core_members_get_distinct_seeds_drawn_from_the_ensemble_seed(cancer: tuple[Array, Array]) -> None:
+def test_members_get_distinct_seeds_drawn_from_the_ensemble_seed(cancer: tuple[Array, Array]) -> None:
     first, second = _ensemble().fit(*cancer), _ensemble().fit(*cancer)
     seeds = [member.random_state for member in first.estimators_]
 
@@ -39,7 +39,7 @@ def test_core_members_get_distinct_seeds_drawn_from_the_ensemble_seed(cancer: tu
     assert seeds != [member.random_state for member in other.estimators_]
 
 
-def test_core_probabilities_are_the_mean_of_the_members(cancer: tuple[Array, Array]) -> None:
+def test_probabilities_are_the_mean_of_the_members(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     ensemble = _ensemble().fit(X, y)
     members = np.mean([member.predict_proba(X) for member in ensemble.estimators_], axis=0)
@@ -49,7 +49,7 @@ def test_core_probabilities_are_the_mean_of_the_members(cancer: tuple[Array, Arr
     assert ensemble.score(X, y) > 0.95
 
 
-def test_core_multiclass_ensemble_with_string_labels() -> None:
+def test_multiclass_ensemble_with_string_labels() -> None:
     X, y = load_iris(return_X_y=True)
     labels = np.array(["a", "b", "c"])[y]
     ensemble = _ensemble().fit(StandardScaler().fit_transform(X), labels)
@@ -57,14 +57,14 @@ def test_core_multiclass_ensemble_with_string_labels() -> None:
     assert_allclose(ensemble.predict_proba(StandardScaler().fit_transform(X)).sum(axis=1), 1.0)
 
 
-def test_core_any_seeded_classifier_can_be_a_member(cancer: tuple[Array, Array]) -> None:
+def test_any_seeded_classifier_can_be_a_member(cancer: tuple[Array, Array]) -> None:
     X, y = cancer
     ensemble = NetworkEnsembleClassifier(LogisticRegression(), n_members=2, random_state=0).fit(X, y)
     members = np.mean([member.predict_proba(X) for member in ensemble.estimators_], axis=0)
     assert_allclose(ensemble.predict_proba(X), members)
 
 
-def test_core_ensemble_joblib_round_trip(cancer: tuple[Array, Array], tmp_path: Path) -> None:
+def test_ensemble_joblib_round_trip(cancer: tuple[Array, Array], tmp_path: Path) -> None:
     X, y = cancer
     ensemble = _ensemble().fit(X, y)
     joblib.dump(ensemble, tmp_path / "ensemble.joblib")
@@ -75,6 +75,6 @@ def test_core_ensemble_joblib_round_trip(cancer: tuple[Array, Array], tmp_path: 
 
 
 @pytest.mark.parametrize("n_members", [0, 2.0, "5"])
-def test_core_bad_member_count_is_refused(n_members: object, cancer: tuple[Array, Array]) -> None:
+def test_bad_member_count_is_refused(n_members: object, cancer: tuple[Array, Array]) -> None:
     with pytest.raises(ValueError, match=f"n_members.*{n_members!r}"):
         NetworkEnsembleClassifier(n_members=n_members).fit(*cancer)  # type: ignore[arg-type]
