@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL_DIR ?= models/latest
 
-.PHONY: run test lint typecheck pytest train bench bench-training clean
+.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -52,6 +52,10 @@ bench: $(VENV)/.dev-deps
 ## bench-training: networks trained as stacks against one at a time, and one whole training run
 bench-training: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/stacked_training.py
+
+## bench-footprint: CPU and memory of one API process under load, to size Kubernetes pods (needs wrk)
+bench-footprint: $(VENV)/.dev-deps
+	$(BIN)/python benchmarks/footprint.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

