@@ -12,9 +12,9 @@ from pathlib import Path
 
 import uvicorn
 
-from service.app import create_app
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV
+from service.rest.app import create_app
 from service.settings import Settings
 
 
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = tempfile.mkdtemp(prefix="wdbc-metrics-")
         os.environ[MULTIPROC_ENV] = directory
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    uvicorn.run("service.app:create_app_from_env", factory=True, workers=args.workers, **common)
+    uvicorn.run("service.rest.app:create_app_from_env", factory=True, workers=args.workers, **common)
     return 0
 
 

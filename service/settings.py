@@ -24,7 +24,14 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         default=Path("models/latest"), description="Model directory to serve (written by the trainer)."
     )
-    max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows one /predict request may carry.")
+    model_name: str = Field(
+        default="wdbc",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        description="Name of the model in the Open Inference Protocol and KServe V1 paths (/v2/models/<name>).",
+    )
+    max_batch_rows: int = Field(
+        default=10_000, ge=1, description="Most rows one inference request may carry (every protocol)."
+    )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=1024,

@@ -53,7 +53,7 @@ def test_several_workers_use_the_factory_and_multiprocess_metrics(
     monkeypatch.setattr("atexit.register", lambda *args, **kwargs: None)
     cli.main(["--workers", "3", "--model-dir", str(tmp_path)])
     ((app, kwargs),) = calls
-    assert app == "service.app:create_app_from_env"
+    assert app == "service.rest.app:create_app_from_env"
     assert kwargs["factory"] is True
     assert kwargs["workers"] == 3
     assert os.environ["MODEL_DIR"] == str(tmp_path)

@@ -12,9 +12,9 @@ import pytest
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
-from service.decoding import RequestDecoder
 from service.errors import ServiceError
-from service.schemas import build_request_schemas
+from service.protocols.records import RequestDecoder
+from service.protocols.schemas import build_request_schemas
 
 
 @pytest.fixture(scope="module")

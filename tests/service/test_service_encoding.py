@@ -9,11 +9,11 @@ import orjson
 import pytest
 
 from neuralnet.artifacts import Manifest
-from service.encoding import PredictionEncoder
-from service.runtime import Prediction
+from service.dataplane import Inference
+from service.protocols.predict import PredictionEncoder
 
 
-def reference(manifest: Manifest, prediction: Prediction, *, batch: bool) -> bytes:
+def reference(manifest: Manifest, prediction: Inference, *, batch: bool) -> bytes:
     items = [
         {
             "label": manifest.classes[label],
@@ -37,7 +37,8 @@ def test_the_encoder_matches_plain_orjson(manifest: Manifest, n_classes: int, ba
     probabilities[0] = [1.0, *([0.0] * (n_classes - 1))]
     probabilities[1, 0] = 1e-300
     probabilities[1, 1:] = (1 - 1e-300) / (n_classes - 1)
-    prediction = Prediction(probabilities, generator.integers(0, n_classes, size=7).astype(np.intp))
+    labels = generator.integers(0, n_classes, size=7).astype(np.intp)
+    prediction = Inference("wdbc", model.model_version, model.classes, probabilities, labels)
     encoded = PredictionEncoder(model).encode(prediction, batch=batch)
     assert encoded == reference(model, prediction, batch=batch)
     json.loads(encoded)  # valid JSON for the standard library too

@@ -143,8 +143,8 @@ def test_a_failed_reload_keeps_serving_the_previous_model(
 ) -> None:
     client = make_client(model_dir=model_copy)
     _flip_a_byte(model_copy / MODEL_FILE)
-    slot = client.app.state.context.models  # type: ignore[attr-defined]
-    assert slot.load(model_copy, max_batch_rows=10, max_body_bytes=10_000) is False
+    dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
+    assert dataplane.load(model_copy) is False
     assert client.get("/ready").json() == {"status": "ready", "model_version": manifest.model_version}
 
 
@@ -157,8 +157,8 @@ def test_a_reload_swaps_the_model_atomically(
     document["model_version"] = "reloaded-2"
     (model_copy / MANIFEST_FILE).write_text(json.dumps(document))
 
-    slot = client.app.state.context.models  # type: ignore[attr-defined]
-    assert slot.load(model_copy, max_batch_rows=10, max_body_bytes=100_000) is True
+    dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
+    assert dataplane.load(model_copy) is True
 
     assert client.get("/ready").json() == {"status": "ready", "model_version": "reloaded-2"}
     assert client.post("/predict", json=data_rows[0].tolist()).json()["model_version"] == "reloaded-2"

@@ -144,9 +144,9 @@ def test_a_model_that_fails_to_predict_is_a_logged_json_500(
             return np.full((len(X), 2), np.nan)
 
     client = make_client()
-    slot = client.app.state.context.models  # type: ignore[attr-defined]
-    served = slot.served
-    slot._served = dataclasses.replace(served, runtime=dataclasses.replace(served.runtime, model=Broken()))
+    dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
+    served = dataplane.served
+    dataplane._served = dataclasses.replace(served, runtime=dataclasses.replace(served.runtime, model=Broken()))
     with caplog.at_level(logging.ERROR):
         response = client.post("/predict", json=data_rows[0].tolist())
     assert response.status_code == 500

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
 from service.errors import PredictionFailedError
-from service.runtime import ModelRuntime
+from service.model import ModelRuntime
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,8 @@ def test_the_service_imports_neither_scikit_learn_nor_scipy_nor_joblib(model_dir
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import service.app, service.runtime\n"
-        f"runtime = service.runtime.ModelRuntime.load({str(model_dir)!r})\n"
+        "import service.rest.app, service.model\n"
+        f"runtime = service.model.ModelRuntime.load({str(model_dir)!r})\n"
         "runtime.predict(np.array([[f.valid_min for f in runtime.manifest.features]]))\n"
         "loaded = sorted({m for m in sys.modules if m.split('.')[0] in {'sklearn', 'scipy', 'joblib'}})\n"
         "assert not loaded, loaded[:10]\n"

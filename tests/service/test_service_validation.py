@@ -602,7 +602,7 @@ def test_an_escaped_duplicate_is_still_a_duplicate(
         ("POST", "/health", 405, "method_not_allowed"),
         ("DELETE", "/metadata", 405, "method_not_allowed"),
         ("GET", "/nowhere", 404, "not_found"),
-        ("GET", "/v2/models", 404, "not_found"),
+        ("GET", "/v3/models", 404, "not_found"),
     ],
 )
 def test_wrong_method_and_unknown_path_get_the_same_json_shape(

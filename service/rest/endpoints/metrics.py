@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from service.dependencies import MetricsDep
+from service.rest.context import MetricsDep
 
 router = APIRouter(tags=["monitoring"])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from neuralnet.artifacts import Manifest
-from service.schemas import BATCH_KEY
+from service.protocols.schemas import BATCH_KEY
 
 FRACTIONS: Final = {"lower": 0.15, "higher": 0.40}
 """Where in each feature's training range the two example records sit."""

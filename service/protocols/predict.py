@@ -1,5 +1,6 @@
-"""Predictions to response bytes: one object per record.
+"""The /predict format (also KServe V1's): validated records in, one object per record out.
 
+:func:`record_codec` builds, once per model, the decoder (``service.protocols.records``) and the encoder.
 Each record's object is ``{"label", "probability_<positive class>", "probabilities": {class: p}}``; a single
 record's object also names the model version, and a batch answers ``{"predictions": [...], "model_version"}``
 (KServe v1). Building one dict per row costs more than the model itself on big batches, so the numbers are
@@ -9,13 +10,16 @@ floats) and stitched into fixed fragments that were JSON-encoded once, when the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
-from service.runtime import Prediction
-from service.schemas import probability_key
+from service.dataplane import DataPlane, Inference, ServedModel
+from service.protocols.records import RequestDecoder
+from service.protocols.schemas import RequestSchemas, build_request_schemas, probability_key
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -39,8 +43,14 @@ class PredictionEncoder:
         self._single_tail = b',"model_version":' + _json(manifest.model_version) + b"}"
         self._batch_tail = b'],"model_version":' + _json(manifest.model_version) + b"}"
 
-    def encode(self, prediction: Prediction, *, batch: bool) -> bytes:
-        rows = self._rows(prediction.probabilities, prediction.label_indices)
+    def encode(self, inference: Inference, *, batch: bool) -> bytes:
+        rows = self._rows(inference.probabilities, inference.label_indices)
+        for name, values in inference.extras.items():  # optional per-row outputs, after the standard ones
+            key = b"," + _json(name) + b":"
+            rows = [
+                row[:-1] + key + orjson.dumps(value, option=_NUMPY) + b"}"
+                for row, value in zip(rows, values, strict=True)
+            ]
         if batch:
             return b'{"predictions":[' + b"},".join(rows) + b"}" + self._batch_tail
         return rows[0] + self._single_tail
@@ -66,3 +76,27 @@ class PredictionEncoder:
 def _column_texts(column: NDArray[np.float64]) -> list[bytes]:
     """The JSON text of each value of a float64 column (finite: the runtime checked)."""
     return orjson.dumps(np.ascontiguousarray(column), option=_NUMPY)[1:-1].split(b",")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCodec:
+    """The request schemas, decoder and encoder of the record formats for one model."""
+
+    schemas: RequestSchemas
+    decoder: RequestDecoder
+    encoder: PredictionEncoder
+
+
+def record_codec(served: ServedModel) -> RecordCodec:
+    """Built once per model (``served.derived(record_codec)``)."""
+    manifest = served.runtime.manifest
+    max_rows = served.limits.max_batch_rows
+    schemas = build_request_schemas(manifest, max_rows)
+    return RecordCodec(schemas, RequestDecoder(manifest, schemas, max_rows), PredictionEncoder(manifest))
+
+
+def predict_body(dataplane: DataPlane, served: ServedModel, body: bytes) -> bytes:
+    """Validate a /predict body, predict every row in one pass, encode the answer."""
+    codec = served.derived(record_codec)
+    decoded = codec.decoder.decode(body)
+    return codec.encoder.encode(dataplane.infer(served, decoded.matrix), batch=decoded.batch)

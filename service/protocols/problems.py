@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from neuralnet.artifacts import Manifest
 from service.errors import ErrorDetail, Loc, safe_text
-from service.schemas import BATCH_HINT, BATCH_KEY
+from service.protocols.schemas import BATCH_HINT, BATCH_KEY
 
 MAX_DETAILS: Final = 100
 """At most this many problems are listed in one error response."""

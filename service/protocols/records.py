@@ -31,8 +31,8 @@ from pydantic import ValidationError
 
 from neuralnet.artifacts import Manifest
 from service.errors import ErrorDetail, InvalidEncodingError, InvalidInputError, MalformedBodyError, TooManyRowsError
-from service.problems import FORMS, ProblemReporter, duplicate_key_details, kind_of, summarise
-from service.schemas import BATCH_KEY, RequestSchemas
+from service.protocols.problems import FORMS, ProblemReporter, duplicate_key_details, kind_of, summarise
+from service.protocols.schemas import BATCH_KEY, RequestSchemas
 
 _BOM: Final = b"\xef\xbb\xbf"
 _NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service.serving import ModelSlot, ServedModel
+from service.dataplane import DataPlane, ServedModel
+from service.protocols.examples import request_examples
+from service.protocols.predict import predict_body, record_codec
 
 PREDICT_PATH = "/predict"
 
@@ -21,13 +24,13 @@ _NO_MODEL_SCHEMA: dict[str, Any] = {
 }
 
 
-def install_openapi(app: FastAPI, slot: ModelSlot) -> None:
+def install_openapi(app: FastAPI, dataplane: DataPlane) -> None:
     cache: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
-        served = slot.served
+        served = dataplane.served
         if cache.get("for") is not served or "schema" not in cache:
-            cache["schema"] = _build(app, served)
+            cache["schema"] = _build(app, dataplane, served)
             cache["for"] = served
         schema: dict[str, Any] = cache["schema"]
         return schema
@@ -35,7 +38,7 @@ def install_openapi(app: FastAPI, slot: ModelSlot) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _build(app: FastAPI, served: ServedModel | None) -> dict[str, Any]:
+def _build(app: FastAPI, dataplane: DataPlane, served: ServedModel | None) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
         version=app.version,
@@ -48,8 +51,8 @@ def _build(app: FastAPI, served: ServedModel | None) -> dict[str, Any]:
         return schema
     body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _NO_MODEL_SCHEMA}}}
     if served is not None:
-        request_schema, response_schema, components = served.schemas.openapi_components()
-        request_examples, response_examples = served.openapi_examples()
+        request_schema, response_schema, components = served.derived(record_codec).schemas.openapi_components()
+        request_examples, response_examples = _predict_examples(dataplane, served)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         body["content"]["application/json"] = {"schema": request_schema, "examples": request_examples}
         operation["responses"]["200"]["content"] = {
@@ -57,3 +60,16 @@ def _build(app: FastAPI, served: ServedModel | None) -> dict[str, Any]:
         }
     operation["requestBody"] = body
     return schema
+
+
+def _predict_examples(dataplane: DataPlane, served: ServedModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Request examples and the responses this very model gives to them."""
+    requests = request_examples(served.runtime.manifest)
+    responses = {
+        key: {
+            "summary": example["summary"],
+            "value": orjson.loads(predict_body(dataplane, served, orjson.dumps(example["value"]))),
+        }
+        for key, example in requests.items()
+    }
+    return requests, responses

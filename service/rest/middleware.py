@@ -15,9 +15,9 @@ from typing import Final
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.handlers import INTERNAL_ERROR_BODY
 from service.logging_config import ACCESS_LOGGER, log_fields
 from service.metrics import UNMATCHED_ROUTE, Metrics
+from service.rest.errors import INTERNAL_ERROR_BODY, PROTOCOL_INTERNAL_ERROR_BODY, is_protocol_path
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 INSTANCE_HEADER: Final = "x-instance"
@@ -74,17 +74,18 @@ class RequestContextMiddleware:
                 "unhandled error: %r", error, exc_info=error, extra={"request_id": request_id, "event": "unhandled"}
             )
             if not started:
+                body = PROTOCOL_INTERNAL_ERROR_BODY if is_protocol_path(scope["path"]) else INTERNAL_ERROR_BODY
                 await send_with_headers(
                     {
                         "type": "http.response.start",
                         "status": 500,
                         "headers": [
                             (b"content-type", b"application/json"),
-                            (b"content-length", str(len(INTERNAL_ERROR_BODY)).encode()),
+                            (b"content-length", str(len(body)).encode()),
                         ],
                     }
                 )
-                await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
+                await send({"type": "http.response.body", "body": body})
             status = 500
         finally:
             elapsed = time.perf_counter() - start

@@ -1,0 +1,192 @@
+"""The data plane: the served model and inference on validated rows, the same for every protocol.
+
+It knows nothing about HTTP or any wire format. Protocol adapters (``service.protocols``) decode a request
+into a float64 matrix, call :meth:`DataPlane.infer` with the model they took from :meth:`DataPlane.current`,
+and encode the :class:`Inference` it returns. A request takes the current model once and keeps it to the end,
+so loading another model (which builds it completely, then swaps one reference) never mixes two models in
+one answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuralnet.artifacts import (
+    AlteredArtifactError,
+    ArtifactError,
+    ForbiddenArtifactError,
+    IncompatibleArtifactError,
+    MissingArtifactError,
+)
+from service.errors import ErrorDetail, ModelNotReadyError
+from service.metrics import Metrics
+from service.model import ModelRuntime
+
+logger = logging.getLogger("service.model")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may carry, the same for every protocol."""
+
+    max_batch_rows: int
+    max_body_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """The answer for a batch of rows: everything a protocol needs to encode, row-aligned.
+
+    ``extras`` holds optional per-row outputs by name (first axis = rows), which every protocol passes on
+    after the standard ones.
+    """
+
+    model_name: str
+    model_version: str
+    classes: tuple[str, ...]
+    probabilities: NDArray[np.float64]
+    """``(n_rows, n_classes)``, columns in the order of ``classes``."""
+    label_indices: NDArray[np.intp]
+    """``(n_rows,)`` index into ``classes`` of each row's label."""
+    extras: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.label_indices.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServedModel:
+    """A loaded model with its name and limits, and what protocols built for it (see :meth:`derived`).
+
+    Immutable apart from that cache, so a request that holds it never sees half of another model.
+    """
+
+    name: str
+    runtime: ModelRuntime
+    limits: Limits
+    _derived: dict[Callable[[ServedModel], Any], Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.runtime.version
+
+    @property
+    def n_features(self) -> int:
+        return self.runtime.n_features
+
+    def derived(self, build: Callable[[ServedModel], T]) -> T:
+        """``build(self)``, computed once per model: codecs, schemas and metadata documents that depend on it."""
+        try:
+            return cast(T, self._derived[build])
+        except KeyError:
+            value = self._derived[build] = build(self)
+            return value
+
+
+_REASONS: tuple[tuple[type[ArtifactError], str], ...] = (
+    (MissingArtifactError, "missing"),
+    (AlteredArtifactError, "altered"),
+    (IncompatibleArtifactError, "incompatible"),
+    (ForbiddenArtifactError, "forbidden"),
+)
+
+
+class DataPlane:
+    """Holds the served model (or why there is none) and runs inference for every protocol.
+
+    ``prepare`` lists what each protocol derives from a model (codecs, documents); they are built when the
+    model loads, before it is served, so the first request pays nothing and a model they reject is not
+    served.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        model_name: str,
+        limits: Limits,
+        prepare: tuple[Callable[[ServedModel], object], ...] = (),
+    ) -> None:
+        self._metrics = metrics
+        self._model_name = model_name
+        self._limits = limits
+        self._prepare = prepare
+        self._served: ServedModel | None = None
+        self._reason = ErrorDetail(("model",), "the model has not been loaded yet", "not_loaded")
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def served(self) -> ServedModel | None:
+        """The model being served, or None; read it once per request and keep it."""
+        return self._served
+
+    def current(self) -> ServedModel:
+        """The model being served; ``ModelNotReadyError`` (503) while there is none."""
+        served = self._served
+        if served is None:
+            raise ModelNotReadyError(f"no model is loaded: {self._reason.msg}", [self._reason])
+        return served
+
+    def infer(self, served: ServedModel, rows: NDArray[np.float64]) -> Inference:
+        """Predict validated rows (a C-contiguous float64 ``(n, n_features)`` matrix) in one pass."""
+        prediction = served.runtime.predict(rows)
+        self._metrics.count_predictions(
+            served.runtime.classes,
+            np.bincount(prediction.label_indices, minlength=len(served.runtime.classes)).tolist(),
+        )
+        return Inference(
+            model_name=served.name,
+            model_version=served.version,
+            classes=served.runtime.classes,
+            probabilities=prediction.probabilities,
+            label_indices=prediction.label_indices,
+        )
+
+    def load(self, directory: Path) -> bool:
+        """Load ``directory``; on failure log one line, count it and keep serving what was there (if anything)."""
+        try:
+            served = ServedModel(name=self._model_name, runtime=ModelRuntime.load(directory), limits=self._limits)
+            for build in self._prepare:
+                served.derived(build)
+        except ArtifactError as error:
+            reason = next((name for kind, name in _REASONS if isinstance(error, kind)), "invalid")
+            return self._failed(directory, reason, str(error))
+        except Exception as error:  # a bug or an unreadable file: still one line, never a crash loop
+            return self._failed(directory, "error", f"{type(error).__name__}: {error}")
+        self._served = served
+        self._metrics.model_loaded(served.version)
+        logger.info(
+            "model loaded",
+            extra={"model_version": served.version, "model_dir": str(directory), "event": "model_loaded"},
+        )
+        return True
+
+    def _failed(self, directory: Path, reason: str, message: str) -> bool:
+        self._metrics.load_failed(reason)
+        if self._served is None:
+            self._reason = ErrorDetail(("model",), message, reason)
+            self._metrics.model_loaded(None)
+        logger.error(
+            "model not loaded (%s): %s",
+            reason,
+            message,
+            extra={"model_dir": str(directory), "reason": reason, "event": "model_load_failed"},
+        )
+        return False

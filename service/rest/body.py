@@ -1,0 +1,58 @@
+"""Reading a request body: media type and encoding checks, and a byte limit enforced while streaming."""
+
+from __future__ import annotations
+
+from starlette.requests import ClientDisconnect, Request
+
+from service.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+
+_IDENTITY = frozenset({"", "identity"})
+
+
+def check_json_type(content_type: str | None) -> None:
+    """Accept ``application/json`` or ``application/*+json`` in UTF-8; a missing type counts as JSON."""
+    if content_type is None:
+        return
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaTypeError("send the body as JSON, with 'Content-Type: application/json'")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaTypeError("JSON bodies must be encoded in UTF-8")
+
+
+async def read_body(request: Request, max_bytes: int, *, json_only: bool) -> bytes:
+    """The whole body, or ``PayloadTooLargeError`` as soon as it is known to exceed ``max_bytes``.
+
+    ``json_only`` refuses other content types (415). Compressed bodies are always refused (415). A declared
+    ``Content-Length`` over the limit is refused before reading; a chunked body is counted as it streams in
+    and reading stops at the first chunk past the limit.
+    """
+    headers = request.headers
+    if json_only:
+        check_json_type(headers.get("content-type"))
+    encoding = headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in _IDENTITY:
+        raise UnsupportedMediaTypeError("compressed request bodies are not accepted; send 'Content-Encoding: identity'")
+    too_large = PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody is waiting for an answer
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,69 @@
+"""The fixed response shapes of the service's own endpoints, for the OpenAPI document (the JSON is written by
+hand for speed; these models describe it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetailModel(BaseModel):
+    loc: list[str | int] = Field(description="Path to the offending part of the request body.")
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code, e.g. 'invalid_input'.")
+    message: str
+    details: list[ErrorDetailModel]
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorInfo
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    model_loaded: bool
+    model_version: str | None
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+
+
+class FeatureInfo(BaseModel):
+    name: str = Field(description="Key in the named form of a record.")
+    position: int = Field(description="Index in the array form of a record.")
+    dataset_name: str = Field(description="Name in scikit-learn's load_breast_cancer.")
+    valid_min: float
+    valid_max: float
+    training_min: float
+    training_max: float
+
+
+class LimitsInfo(BaseModel):
+    max_batch_rows: int
+    max_body_bytes: int
+
+
+class MetadataResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    created_at: str
+    preset: str
+    classes: list[str] = Field(description="Class names, in the order of the probabilities.")
+    positive_class: str
+    decision_threshold: float = Field(description="The label is the positive class when its probability reaches it.")
+    features: list[FeatureInfo] = Field(description="In the order of the array form.")
+    metrics: dict[str, Any] = Field(description="Training and held-out evaluation metrics.")
+    artifacts: dict[str, str] = Field(description="SHA-256 of every file of the model directory.")
+    library_versions: dict[str, str]
+    training_data: dict[str, Any]
+    limits: LimitsInfo
