@@ -1,6 +1,6 @@
 """The model runtime: loads a verified model directory and turns a feature matrix into predictions.
 
-It knows nothing about HTTP or JSON; the routes translate requests into matrices and delegate here.
+It knows nothing about HTTP or JSON; the data plane (``service.dataplane``) calls it with validated rows.
 It loads through ``neuralnet.artifacts.load_inference_model``: the pickles are read through the allow-list
 into their arrays, and scikit-learn is not imported, which keeps the start fast and the process small.
 """
