@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from neuralnet.artifacts import FORMAT_VERSION, LATEST_LINK
+from service import create_app
 from service.__main__ import parse_args as parse_service_args
-from service.app import create_app
 from service.settings import Settings
 from training.cli import build_parser as training_parser
 from training.pipeline import new_model_version
