@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL_DIR ?= models/latest
 
-.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint clean
+.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -48,6 +48,10 @@ pytest: $(VENV)/.dev-deps
 ## bench: the serving benchmark against a bare FastAPI baseline (needs wrk)
 bench: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/serving.py
+
+## soak: 10 minutes at saturation with 1,000-row batches mixed in; fails on any error or RSS growth > 5 % (needs wrk)
+soak: $(VENV)/.dev-deps
+	$(BIN)/python benchmarks/soak.py
 
 ## bench-training: networks trained as stacks against one at a time, and one whole training run
 bench-training: $(VENV)/.dev-deps
