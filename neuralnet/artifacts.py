@@ -94,6 +94,9 @@ class Manifest(BaseModel):
     classes: tuple[str, ...] = Field(description="Class names, in the column order of predict_proba.")
     positive_class: str = Field(description="The class whose probability the threshold applies to.")
     decision_threshold: float = Field(gt=0.0, lt=1.0)
+    threshold_selection: dict[str, Any] = Field(
+        default_factory=dict, description="How decision_threshold was chosen, and what it gives under cross-validation."
+    )
     hyperparameters: dict[str, Any]
     metrics: dict[str, Any]
     library_versions: dict[str, str]

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from neuralnet import prediction
 from neuralnet.activations import HIDDEN_ACTIVATIONS
 from neuralnet.aliases import Array
+from neuralnet.attribution import Attributions, integrated_gradients
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -195,13 +196,34 @@ class ProbabilityModel:
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probabilities of shape ``(n_rows, n_classes)``, columns in :attr:`classes` order."""
+        return prediction.predict_proba(
+            self._coefs,
+            self._intercepts,
+            self._standardise(X),
+            self._activation,
+            self._output,
+            n_members=self._n_members,
+        )
+
+    def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
+        """Integrated-gradient attributions of P(``classes[class_index]``) for each row of ``X``, against the
+        training mean (:mod:`neuralnet.attribution`). ``X`` as for :meth:`predict_proba`."""
+        return integrated_gradients(
+            self._coefs,
+            self._intercepts,
+            self._standardise(X),
+            activation=self._activation,
+            output_activation=self._output,
+            n_members=self._n_members,
+            class_index=class_index,
+        )
+
+    def _standardise(self, X: NDArray[np.float64]) -> Array:
         # StandardScaler.transform's two in-place steps, on a copy: bit-identical to it.
         Z = X - self._mean if self._mean is not None else X.copy()
         if self._scale is not None:
             Z /= self._scale
-        return prediction.predict_proba(
-            self._coefs, self._intercepts, Z, self._activation, self._output, n_members=self._n_members
-        )
+        return Z
 
 
 def _floats(arrays: Mapping[str, NDArray[Any]], name: str, *, ndim: int) -> Array:

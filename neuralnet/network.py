@@ -163,7 +163,6 @@ def backward(
     nothing else is modified.
     """
     grads = out if out is not None else allocate(params.layer_sizes, params.fit_intercept, params.flat.shape[0])
-    f_prime = DERIVATIVES[activation]
     value, delta = LOSSES[loss](activations[-1], y)
     scale = 1.0 / y.shape[-2] if reduction == "mean" else 1.0
     if reduction == "mean":
@@ -177,16 +176,40 @@ def backward(
         if grad_b is not None:
             np.add.reduce(delta, axis=-2, keepdims=True, out=grad_b)
         if i > 0:
-            delta = delta @ params.coefs[i].swapaxes(-1, -2)
-            if masks is not None:
-                delta *= masks[i - 1]
-            if activation != "identity":
-                delta *= f_prime(activations[i])
+            delta = delta_below(
+                delta, params.coefs[i], activations[i], activation, None if masks is None else masks[i - 1]
+            )
     if alpha:
         coef = params.flat[:, : params.n_coef]
         value = value + 0.5 * alpha * np.vecdot(coef, coef)
         grads.flat[:, : params.n_coef] += (alpha * scale) * coef
     return value * scale, grads
+
+
+def delta_below(delta: Array, w: Array, a: Array, activation: str, mask: Array | None = None) -> Array:
+    """``delta`` of the layer below: ``(delta @ W^T) * f'(a)``, where ``a`` is that layer's (undropped) output.
+
+    The one step of backpropagation shared by the training gradient (:func:`backward`) and the input
+    gradient (:func:`input_gradient`).
+    """
+    delta = delta @ w.swapaxes(-1, -2)
+    if mask is not None:
+        delta *= mask
+    if activation != "identity":
+        delta *= DERIVATIVES[activation](a)
+    return delta
+
+
+def input_gradient(coefs: Sequence[Array], activations: Sequence[Array], delta: Array, activation: str) -> Array:
+    """Derivative of an output with respect to each input row, by backpropagation down to the input.
+
+    ``activations`` come from :func:`forward`; ``delta`` is the output's derivative with respect to the
+    logits ``z_L``, one row per input row. Same steps as :func:`backward`, but the last one goes through the
+    first layer's weights to ``X`` instead of stopping at them.
+    """
+    for i in range(len(coefs) - 1, 0, -1):
+        delta = delta_below(delta, coefs[i], activations[i], activation)
+    return delta @ coefs[0].swapaxes(-1, -2)
 
 
 def loss_and_gradient(

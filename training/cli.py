@@ -17,6 +17,7 @@ from training.errors import TrainingError
 from training.pipeline import TrainingConfig, TrainingResult, train, train_versioned
 from training.report import search_lines
 from training.search import Grid, read_grid, read_grid_file
+from training.threshold import DEFAULT_TARGET_SENSITIVITY
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="repeats of the 5-fold cross-validation comparing the model with its peers; 0 skips it "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--target-sensitivity",
+        type=_fraction,
+        default=DEFAULT_TARGET_SENSITIVITY,
+        metavar="S",
+        help="choose the decision threshold so that cross-validation catches at least this fraction of malignant "
+        "tumours on the training rows (needs --cv-repeats >= 1; else the threshold is 0.5) (default: %(default)s)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output-dir", type=Path, metavar="DIR", help="write the model directory exactly at DIR")
@@ -77,7 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             grid = read_grid(args.search)
         elif args.search_file is not None:
             grid = read_grid_file(args.search_file)
-        config = TrainingConfig(preset=args.preset, seed=args.seed, cv_repeats=args.cv_repeats, grid=grid)
+        config = TrainingConfig(
+            preset=args.preset,
+            seed=args.seed,
+            cv_repeats=args.cv_repeats,
+            grid=grid,
+            target_sensitivity=args.target_sensitivity,
+        )
         if args.output_dir is not None:
             result = train(config, args.output_dir)
         else:
@@ -117,4 +132,14 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
     return value

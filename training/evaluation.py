@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.parallel import Parallel, delayed
 
 from neuralnet.stacking import can_fit_together, fit_together
+from training.calibration import Calibration
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +96,12 @@ class HeldOut:
 
 @dataclass(frozen=True, slots=True)
 class CVScores:
-    """Per-fold scores of one model (log loss and Brier as positive losses) and the seconds its folds took."""
+    """Per-fold scores of one model (log loss and Brier as positive losses), the seconds its folds took, and
+    its out-of-fold predictions: for each fold, the test rows' indices and their P(positive class)."""
 
     folds: dict[str, NDArray[np.float64]]
     seconds: float
+    out_of_fold: list[tuple[NDArray[np.intp], NDArray[np.float64]]] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {name: {"mean": float(v.mean()), "std": float(v.std())} for name, v in self.folds.items()}
@@ -112,6 +115,7 @@ class Comparison:
     scores: dict[str, CVScores]
     heldout: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    calibration: dict[str, Calibration] = field(default_factory=dict)
 
 
 def evaluate_heldout(
@@ -191,6 +195,7 @@ class CrossValidation:
         y: NDArray[np.int64],
         *,
         n_repeats: int,
+        positive_label: int = 0,
         n_jobs: int = CV_N_JOBS,
     ) -> None:
         splitter = RepeatedStratifiedKFold(n_splits=CV_SPLITS, n_repeats=n_repeats, random_state=CV_RANDOM_STATE)
@@ -213,9 +218,10 @@ class CrossValidation:
         )
         self._started = time.perf_counter()
         self._run = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_score_folds)([models[name]() for _ in chunk], X, y, [folds[i] for i in chunk])
+            delayed(_score_folds)([models[name]() for _ in chunk], X, y, [folds[i] for i in chunk], positive_label)
             for name, chunk in self._tasks
         )
+        self._test_rows = [test for _, test in folds]
 
     def cancel(self) -> None:
         """Drop the fits not yet done (when the run fails before it needs the results); a no-op after them."""
@@ -226,7 +232,7 @@ class CrossValidation:
     def results(self) -> dict[str, CVScores]:
         """Each model's fold scores, once all are done."""
         n_fits = len(self._models) * self._n_folds
-        per_model: dict[str, dict[int, tuple[dict[str, float], float]]] = {name: {} for name in self._models}
+        per_model: dict[str, dict[int, FoldResult]] = {name: {} for name in self._models}
         finished: dict[str, CVScores] = {}
         progress_every = max(1, n_fits // PROGRESS_STEPS)
         done = 0
@@ -237,7 +243,8 @@ class CrossValidation:
             if done // progress_every > before // progress_every and done < n_fits:
                 logger.info("cross-validation: %d/%d fits, %.0f s elapsed", done, n_fits, elapsed)
             if len(per_model[name]) == self._n_folds:
-                scores = finished[name] = _cv_scores([per_model[name][i] for i in range(self._n_folds)])
+                folds = [per_model[name][i] for i in range(self._n_folds)]
+                scores = finished[name] = _cv_scores(folds, self._test_rows)
                 logger.info(
                     "%s: accuracy %.4f, ROC AUC %.4f (%d/%d fits, %.1f s elapsed)",
                     name,
@@ -250,17 +257,47 @@ class CrossValidation:
         return {name: finished[name] for name in self._models}
 
 
+FoldResult = tuple[dict[str, float], float, NDArray[np.float64]]
+"""One fold's scores, its fit time in seconds, and its test rows' P(positive class)."""
+
+
 def _score_folds(
-    estimators: list[Any], X: NDArray[np.float64], y: NDArray[np.int64], folds: list[tuple[NDArray[np.intp], ...]]
-) -> list[tuple[dict[str, float], float]]:
+    estimators: list[Any],
+    X: NDArray[np.float64],
+    y: NDArray[np.int64],
+    folds: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    positive_label: int,
+) -> list[FoldResult]:
     """Fit a scaler and ``estimators[k]`` on the training rows of ``folds[k]`` and score its test rows.
 
     Scores are those of ``make_pipeline(StandardScaler(), estimator)`` fitted on the fold, with the losses
-    positive. Network estimators are fitted together (one stack), the others one by one. Convergence
-    warnings of the peers (scikit-learn's MLPClassifier stops at max_iter) are silenced here;
-    `fit_with_warnings` records them once, on the held-out fit, so the report can say so.
+    positive.
     """
     started = time.perf_counter()
+    scalers = fit_folds(estimators, X, y, folds)
+    scorer = check_scoring(estimators[0], scoring=dict(SCORERS))
+    results = []
+    for estimator, scaler, (_, test) in zip(estimators, scalers, folds, strict=True):
+        X_test = scaler.transform(X[test])
+        raw = scorer(estimator, X_test, y[test])
+        scores = {metric: float(abs(raw[metric]) if metric in LOWER_IS_BETTER else raw[metric]) for metric in METRICS}
+        results.append((scores, positive_probability(estimator, X_test, positive_label)))
+    seconds = (time.perf_counter() - started) / len(folds)
+    return [(scores, seconds, p) for scores, p in results]
+
+
+def fit_folds(
+    estimators: list[Any],
+    X: NDArray[np.float64],
+    y: NDArray[np.int64],
+    folds: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+) -> list[StandardScaler]:
+    """Fit a scaler and ``estimators[k]`` on the training rows of ``folds[k]``; return the fitted scalers.
+
+    Network estimators are fitted together (one stack), the others one by one. Convergence warnings of the
+    peers (scikit-learn's MLPClassifier stops at max_iter) are silenced here; `fit_with_warnings` records
+    them once, on the held-out fit, so the report can say so.
+    """
     scalers = [StandardScaler().fit(X[train]) for train, _ in folds]
     data = [(scaler.transform(X[train]), y[train]) for scaler, (train, _) in zip(scalers, folds, strict=True)]
     with warnings.catch_warnings():
@@ -270,20 +307,19 @@ def _score_folds(
         else:
             for estimator, (X_train, y_train) in zip(estimators, data, strict=True):
                 estimator.fit(X_train, y_train)
-    scorer = check_scoring(estimators[0], scoring=dict(SCORERS))
-    results = []
-    for estimator, scaler, (_, test) in zip(estimators, scalers, folds, strict=True):
-        raw = scorer(estimator, scaler.transform(X[test]), y[test])
-        results.append(
-            {metric: float(abs(raw[metric]) if metric in LOWER_IS_BETTER else raw[metric]) for metric in METRICS}
-        )
-    seconds = (time.perf_counter() - started) / len(folds)
-    return [(scores, seconds) for scores in results]
+    return scalers
 
 
-def _cv_scores(results: list[tuple[dict[str, float], float]]) -> CVScores:
-    folds = {metric: np.array([scores[metric] for scores, _ in results]) for metric in METRICS}
-    return CVScores(folds=folds, seconds=sum(seconds for _, seconds in results))
+def positive_probability(estimator: Any, X: NDArray[np.float64], positive_label: int) -> NDArray[np.float64]:
+    """P(``positive_label``) for each row of the already-scaled ``X``."""
+    column = list(estimator.classes_).index(positive_label)
+    return np.asarray(estimator.predict_proba(X)[:, column], dtype=np.float64)
+
+
+def _cv_scores(results: list[FoldResult], test_rows: list[NDArray[np.intp]]) -> CVScores:
+    folds = {metric: np.array([scores[metric] for scores, _, _ in results]) for metric in METRICS}
+    out_of_fold = [(test, p) for test, (_, _, p) in zip(test_rows, results, strict=True)]
+    return CVScores(folds=folds, seconds=sum(seconds for _, seconds, _ in results), out_of_fold=out_of_fold)
 
 
 def fit_with_warnings(estimator: Any, X: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[Any, list[str]]:

@@ -21,15 +21,13 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from neuralnet.artifacts import ArtifactError, Manifest, point_latest_at, write_model_dir
-from training import dataset, estimators, evaluation, report
+from training import calibration, dataset, estimators, evaluation, report, threshold
 from training.errors import TrainingError
 from training.search import Grid, SearchResult, run_search
 
 logger = logging.getLogger(__name__)
 
 POSITIVE_CLASS: Final = "malignant"
-DECISION_THRESHOLD: Final = 0.5
-"""Threshold on P(malignant): the model answers malignant when the probability reaches it."""
 
 PROJECT_DISTRIBUTION: Final = "wdbc-diagnosis"
 
@@ -41,6 +39,7 @@ class TrainingConfig:
     cv_repeats: int = 0
     grid: Grid | None = None
     plots: bool = True
+    target_sensitivity: float = threshold.DEFAULT_TARGET_SENSITIVITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +101,15 @@ def train(
     model_version = model_version or new_model_version(config.preset, now)
     if config.cv_repeats < 0:
         raise TrainingError(f"cv_repeats must be >= 0, got {config.cv_repeats}")
+    if not 0.0 < config.target_sensitivity < 1.0:
+        raise TrainingError(f"the target sensitivity must be between 0 and 1, got {config.target_sensitivity}")
     try:
         estimator = estimators.build_preset(config.preset, config.seed)
     except ValueError as error:
         raise TrainingError(str(error)) from None
 
     data = dataset.load_dataset()
+    positive_label = data.target_names.index(POSITIVE_CLASS)
     split = dataset.split_dataset(data, config.seed)
     logger.info("data: %d training rows, %d held out (seed %d)", len(split.y_train), len(split.y_test), config.seed)
 
@@ -121,7 +123,9 @@ def train(
     cross_validation = None
     if config.cv_repeats > 0:  # in worker processes, while this one fits and evaluates below
         models = {label: lambda: clone(estimator), **peer_factories}
-        cross_validation = evaluation.CrossValidation(models, data.X, data.y, n_repeats=config.cv_repeats)
+        cross_validation = evaluation.CrossValidation(
+            models, data.X, data.y, n_repeats=config.cv_repeats, positive_label=positive_label
+        )
     try:
         logger.info("fitting %s on the training rows...", label)
         scaler = StandardScaler().fit(split.X_train)
@@ -130,6 +134,7 @@ def train(
         model, convergence = evaluation.fit_with_warnings(estimator, X_train, split.y_train)
         logger.info("fitted %s in %.1f s", label, time.perf_counter() - fit_started)
 
+        selection = _select_threshold(config, estimator, split, positive_label)
         class_names = tuple(data.target_names[int(code)] for code in model.classes_)
         heldout = evaluation.evaluate_heldout(
             model,
@@ -137,12 +142,15 @@ def train(
             split.y_test,
             class_names=class_names,
             positive_class=POSITIVE_CLASS,
-            threshold=DECISION_THRESHOLD,
+            threshold=selection.threshold,
         )
         extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
         comparison = None
         if cross_validation is not None:
             comparison = _compare(config, peer_factories, cross_validation, X_train, X_test, split=split, data=data)
+            if plot_names:
+                extra_files[report.RELIABILITY_PLOT_FILE] = report.plot_reliability(comparison.calibration, label)
+                plot_names.append(report.RELIABILITY_PLOT_FILE)
     finally:
         if cross_validation is not None:
             cross_validation.cancel()  # stops the workers when something above failed; a no-op once done
@@ -161,7 +169,7 @@ def train(
         label=label,
         seed=config.seed,
         positive_class=POSITIVE_CLASS,
-        decision_threshold=DECISION_THRESHOLD,
+        threshold=selection,
         training_data=training_data,
         hyperparameters=hyperparameters,
         heldout=heldout,
@@ -181,7 +189,8 @@ def train(
         "features": dataset.features(data.feature_names, split.X_train),
         "classes": class_names,
         "positive_class": POSITIVE_CLASS,
-        "decision_threshold": DECISION_THRESHOLD,
+        "decision_threshold": selection.threshold,
+        "threshold_selection": selection.as_json(),
         "hyperparameters": hyperparameters,
         "metrics": metrics,
         "library_versions": library_versions(),
@@ -251,6 +260,7 @@ def _metrics(
             "n_folds": comparison.protocol["n_folds"],
             "models": {name: scores.summary() for name, scores in comparison.scores.items()},
         }
+        metrics["calibration"] = {name: c.as_json() for name, c in comparison.calibration.items()}
         metrics["heldout_peers"] = comparison.heldout
     if notes:
         metrics["convergence_warnings"] = notes
@@ -287,14 +297,37 @@ def _compare(
                 split.y_test,
                 class_names=tuple(data.target_names[int(code)] for code in peer.classes_),
                 positive_class=POSITIVE_CLASS,
-                threshold=DECISION_THRESHOLD,
+                threshold=threshold.FIXED_THRESHOLD,
             ).metrics
     logger.info("fitted the peers in %.1f s", time.perf_counter() - started)
+    scores = cross_validation.results()
+    y_positive = data.y == data.target_names.index(POSITIVE_CLASS)
     return evaluation.Comparison(
         protocol=evaluation.cv_protocol(config.cv_repeats),
-        scores=cross_validation.results(),
+        scores=scores,
         heldout=heldout,
         notes=notes,
+        calibration={
+            name: calibration.cross_validated(s.out_of_fold, y_positive, evaluation.CV_SPLITS)
+            for name, s in scores.items()
+        },
+    )
+
+
+def _select_threshold(
+    config: TrainingConfig, estimator: Any, split: dataset.Split, positive_label: int
+) -> threshold.ThresholdSelection:
+    """The decision threshold for the target sensitivity, from the training rows only; 0.5 without CV."""
+    if config.cv_repeats == 0:
+        return threshold.fixed("cross-validation skipped (--cv-repeats 0)")
+    logger.info("choosing the threshold for sensitivity %.2f by nested cross-validation...", config.target_sensitivity)
+    return threshold.select_threshold(
+        lambda: clone(estimator),
+        split.X_train,
+        split.y_train,
+        positive_label=positive_label,
+        target=config.target_sensitivity,
+        n_repeats=min(config.cv_repeats, threshold.MAX_REPEATS),
     )
 
 

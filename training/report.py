@@ -12,12 +12,15 @@ from typing import Any, Final
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from training.calibration import Calibration
 from training.evaluation import ANCHORS, LOWER_IS_BETTER, METRICS, QUALITY_TARGET, Comparison, HeldOut
 from training.search import SearchResult
+from training.threshold import FIXED_THRESHOLD, OperatingPoint, Rate, ThresholdSelection
 
 REPORT_FILE: Final = "report.md"
 LOSS_PLOT_FILE: Final = "loss_curve.png"
 ROC_PLOT_FILE: Final = "roc_heldout.png"
+RELIABILITY_PLOT_FILE: Final = "reliability_cv.png"
 
 _TITLES: Final = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier_score": "Brier"}
 
@@ -32,7 +35,7 @@ class ReportData:
     label: str
     seed: int
     positive_class: str
-    decision_threshold: float
+    threshold: ThresholdSelection
     training_data: dict[str, Any]
     hyperparameters: dict[str, Any]
     heldout: HeldOut
@@ -54,7 +57,9 @@ def render_report(data: ReportData) -> str:
         f"- training rows: {n_train} of {n_train + n_test} (stratified split, seed "
         f"{data.training_data['split_seed']}); held out: {n_test}",
         f"- training data sha256: `{data.training_data['sha256']}`",
-        f"- decision: {data.positive_class} when P({data.positive_class}) >= {data.decision_threshold}",
+        f"- decision: {data.positive_class} when P({data.positive_class}) >= {data.threshold.threshold:.4f}",
+        "",
+        *threshold_lines(data.threshold, data.positive_class),
         "",
         "## Quality target",
         "",
@@ -89,6 +94,8 @@ def render_report(data: ReportData) -> str:
                 ],
             ),
         ]
+    if data.comparison is not None and data.comparison.calibration:
+        lines += ["", *calibration_lines(data.comparison.calibration, data.label)]
     lines += [
         "",
         "Reference figures quoted by the issue (CV means, same protocol with 10 repeats), each followed by "
@@ -142,6 +149,75 @@ def render_report(data: ReportData) -> str:
     return "\n".join(lines) + "\n"
 
 
+def threshold_lines(selection: ThresholdSelection, positive_class: str) -> list[str]:
+    """The report's section on the decision threshold: how it was chosen and what it gives."""
+    lines = ["## Decision threshold", ""]
+    if selection.nested is None or selection.at_fixed is None or selection.chosen is None:
+        return [*lines, f"{selection.threshold} ({selection.method})."]
+    protocol = selection.protocol
+    lines += [
+        f"Chosen for a sensitivity of at least {selection.target_sensitivity} to {positive_class}: the highest "
+        f"threshold that reaches it on the out-of-fold predictions of the {protocol['n_rows']} training rows "
+        f"(5-fold stratified cross-validation, {protocol['n_repeats']} repeat(s); the held-out rows take no part). "
+        "Nested cross-validation measures the rule on rows it was not chosen on: each outer fold's threshold "
+        "comes from an inner 5-fold cross-validation of that fold's training rows alone. "
+        f"Intervals: {protocol['interval']}.",
+        "",
+        _markdown_table(
+            ["decision rule", "sensitivity", "specificity"],
+            [
+                [f"**{selection.threshold:.4f}** on the predictions it was chosen on", *_cells(selection.chosen)],
+                ["thresholds chosen by the inner folds, on the outer test rows (nested)", *_cells(selection.nested)],
+                [f"{FIXED_THRESHOLD} on the same outer test rows", *_cells(selection.at_fixed)],
+            ],
+        ),
+        "",
+        "Thresholds the outer folds chose: " + ", ".join(f"{t:.3f}" for t in selection.fold_thresholds) + ".",
+    ]
+    return lines
+
+
+def threshold_summary(selection: ThresholdSelection) -> str:
+    """One paragraph for stdout: the threshold and its nested cross-validation figures."""
+    if selection.nested is None or selection.at_fixed is None:
+        return f"decision threshold {selection.threshold} ({selection.method})"
+    header = ["decision rule (nested CV on the training rows)", "sensitivity", "specificity"]
+    rows = [
+        ["thresholds chosen by the inner folds", *_cells(selection.nested)],
+        [str(FIXED_THRESHOLD), *_cells(selection.at_fixed)],
+    ]
+    intro = f"decision threshold {selection.threshold:.4f} for sensitivity >= {selection.target_sensitivity}"
+    return intro + "\n" + _text_table(header, rows)
+
+
+def _cells(point: OperatingPoint) -> list[str]:
+    return [_rate(point.sensitivity), _rate(point.specificity)]
+
+
+def _rate(rate: Rate) -> str:
+    return f"{rate.value:.3f} [{rate.low:.3f}, {rate.high:.3f}]"
+
+
+def calibration_lines(calibrations: dict[str, Calibration], label: str) -> list[str]:
+    """The report's calibration table: ECE and Brier over the cross-validation's out-of-fold predictions."""
+    rows = [
+        [
+            f"**{name}**" if name == label else name,
+            f"{c.ece.mean():.4f} ± {c.ece.std():.4f}",
+            f"{c.brier.mean():.4f} ± {c.brier.std():.4f}",
+        ]
+        for name, c in calibrations.items()
+    ]
+    return [
+        "### Calibration",
+        "",
+        "Expected calibration error (10 equal-width bins) and Brier score of the out-of-fold predictions, pooled "
+        "over the five folds of each repeat; mean ± standard deviation over the repeats.",
+        "",
+        _markdown_table(["model", "ECE", "Brier"], rows),
+    ]
+
+
 def _target_cells() -> list[str]:
     return [f"{'<=' if m in LOWER_IS_BETTER else '>='} {QUALITY_TARGET[m]}" for m in METRICS]
 
@@ -190,6 +266,7 @@ def summary_table(data: ReportData) -> str:
     if data.comparison is not None:
         rows += [[name, *(f"{f[m]:.4f}" for m in METRICS)] for name, f in data.comparison.heldout.items()]
     blocks.append(f"held-out rows ({len(data.heldout.y_positive)})\n" + _text_table(header, rows))
+    blocks.append(threshold_summary(data.threshold))
     verdicts = ", ".join(f"{_TITLES[m]} {'pass' if c['passed'] else 'FAIL'}" for m, c in data.target.items())
     blocks.append(f"quality target on {data.target_basis}: {verdicts}")
     return "\n\n".join(blocks)
@@ -231,6 +308,29 @@ def plot_roc(heldout: HeldOut, positive_class: str, title: str) -> bytes:
         ylim=(0, 1.01),
     )
     axes.legend(loc="lower right")
+    return _png(figure)
+
+
+def plot_reliability(calibrations: dict[str, Calibration], label: str) -> bytes:
+    """Reliability diagram: observed frequency against mean prediction per bin, one line per model."""
+    figure, axes = _figure()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for name, c in calibrations.items():
+        axes.plot(
+            c.curve.predicted,
+            c.curve.observed,
+            marker="o",
+            linewidth=2.5 if name == label else 1.0,
+            label=f"{name} (ECE {c.ece.mean():.3f})",
+        )
+    axes.set(
+        xlabel="mean predicted P(malignant) in the bin",
+        ylabel="observed fraction malignant",
+        title="reliability under cross-validation (out-of-fold)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    axes.legend(loc="upper left", fontsize="small")
     return _png(figure)
 
 

@@ -166,6 +166,9 @@ def test_refuses_a_non_model_directory_with_exit_1_and_one_line(
         ["--cv-repeats", "-1"],
         ["--seed", "x"],
         ["--output-dir", "a", "--models-root", "b"],
+        ["--target-sensitivity", "1"],
+        ["--target-sensitivity", "0"],
+        ["--target-sensitivity", "high"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,3 +31,19 @@ def test_cv_compares_the_model_with_its_three_peers(tmp_path: Path) -> None:
     assert "±" in report
     assert "| LogisticRegression (here, 5 folds) |" in report
     assert "MLPClassifier" in result.summary
+    selection = manifest.threshold_selection
+    assert manifest.decision_threshold == selection["threshold"] < 0.5  # a sensitivity of 0.98 needs a lower one
+    nested, at_half = selection["nested_cv"], selection["nested_cv_at_0.5"]
+    assert nested["sensitivity"]["value"] >= 0.97  # on folds the threshold was not chosen on
+    assert nested["specificity"]["value"] >= 0.85
+    assert nested["sensitivity"]["value"] >= at_half["sensitivity"]["value"]
+    assert nested["sensitivity"]["ci_low"] < nested["sensitivity"]["value"] < nested["sensitivity"]["ci_high"]
+    assert selection["protocol"]["n_rows"] == manifest.training_data["n_rows"]
+    assert "## Decision threshold" in report
+    calibration = manifest.metrics["calibration"]
+    assert list(calibration) == list(cv["models"])
+    for name, figures in calibration.items():
+        assert 0.0 <= figures["ece"]["mean"] < 0.06, name
+        assert figures["brier_score"]["mean"] == pytest.approx(cv["models"][name]["brier_score"]["mean"], abs=0.01)
+    assert "### Calibration" in report
+    assert (tmp_path / "model" / "reliability_cv.png").read_bytes().startswith(b"\x89PNG")
