@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from neuralnet import pickled_model
 from neuralnet.inference import ProbabilityModel
+from neuralnet.novelty import NoveltyDetector
 from neuralnet.unpickling import ForbiddenPickleError, load_allowed
 
 FORMAT_VERSION: Final = 3
@@ -38,6 +39,9 @@ READABLE_FORMAT_VERSIONS: Final = frozenset({2, 3})
 MANIFEST_FILE: Final = "manifest.json"
 SCALER_FILE: Final = "scaler.joblib"
 MODEL_FILE: Final = "model.joblib"
+NOVELTY_FILE: Final = "novelty.npz"
+"""Training statistics of the out-of-distribution score (:class:`~neuralnet.novelty.NoveltyDetector`); optional:
+a directory without it is served without that score."""
 REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE)
 COMPARED_LIBRARIES: Final = ("numpy", "scikit-learn", "joblib")
 """Libraries whose trainer and reader versions :func:`library_mismatches` compares."""
@@ -178,6 +182,8 @@ def write_model_dir(
         _check_fits(manifest, scaler, model)
         _check_servable(scaler, model)
         _read_serving_model(files, manifest, destination)  # what the service will read must read back
+        if NOVELTY_FILE in files:
+            NoveltyDetector.from_npz(files[NOVELTY_FILE])  # so must the out-of-distribution statistics
         (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)
         if destination.exists():
@@ -278,6 +284,24 @@ def library_mismatches(manifest: Manifest) -> tuple[str, ...]:
         if trained is not None and trained.split(".")[:2] != installed.split(".")[:2]:
             lines.append(f"{name} {trained} trained the model; {installed} reads it")
     return tuple(lines)
+
+
+def load_novelty_detector(directory: Path) -> NoveltyDetector | None:
+    """The verified out-of-distribution statistics of the model in ``directory``, or None if it records none."""
+    directory = Path(directory)
+    manifest, verified = _read_verified(directory)
+    if NOVELTY_FILE not in verified:
+        return None
+    try:
+        detector = NoveltyDetector.from_npz(verified[NOVELTY_FILE])
+    except ValueError as error:
+        raise IncompatibleArtifactError(f"{directory / NOVELTY_FILE}: {error}") from None
+    if detector.n_features != len(manifest.features):
+        raise IncompatibleArtifactError(
+            f"{directory / NOVELTY_FILE} describes {detector.n_features} features; the manifest lists "
+            f"{len(manifest.features)}"
+        )
+    return detector
 
 
 def _read_verified(directory: Path) -> tuple[Manifest, dict[str, bytes]]:

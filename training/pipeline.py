@@ -20,8 +20,8 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from neuralnet.artifacts import ArtifactError, Manifest, point_latest_at, write_model_dir
-from training import calibration, dataset, estimators, evaluation, report, threshold
+from neuralnet.artifacts import NOVELTY_FILE, ArtifactError, Manifest, point_latest_at, write_model_dir
+from training import calibration, dataset, estimators, evaluation, novelty, report, threshold
 from training.errors import TrainingError
 from training.search import Grid, SearchResult, run_search
 
@@ -160,6 +160,10 @@ def train(
     basis, target = _quality(label, heldout, comparison)
     metrics = _metrics(label, heldout, basis, target, comparison=comparison, notes=notes, search=search)
 
+    features = dataset.features(data.feature_names, split.X_train)
+    detector = novelty.fit_detector(split.X_train)
+    metrics["out_of_distribution"] = novelty.measure(detector, split.X_test, features, config.seed)
+    extra_files[NOVELTY_FILE] = detector.to_npz()
     hyperparameters = estimators.json_safe_params(model)
     training_data = dataset.training_fingerprint(split)
     report_data = report.ReportData(
@@ -179,6 +183,7 @@ def train(
         search=search,
         notes=notes,
         plots=plot_names,
+        out_of_distribution=metrics["out_of_distribution"],
     )
     extra_files[report.REPORT_FILE] = report.render_report(report_data).encode("utf-8")
 
@@ -186,7 +191,7 @@ def train(
         "model_version": model_version,
         "created_at": _iso(now),
         "preset": config.preset,
-        "features": dataset.features(data.feature_names, split.X_train),
+        "features": features,
         "classes": class_names,
         "positive_class": POSITIVE_CLASS,
         "decision_threshold": selection.threshold,

@@ -45,6 +45,7 @@ class ReportData:
     search: SearchResult | None
     notes: dict[str, list[str]]
     plots: Sequence[str]
+    out_of_distribution: dict[str, Any] | None = None
 
 
 def render_report(data: ReportData) -> str:
@@ -133,6 +134,8 @@ def render_report(data: ReportData) -> str:
         data.heldout.report_text.rstrip(),
         "```",
     ]
+    if data.out_of_distribution:
+        lines += ["", *out_of_distribution_lines(data.out_of_distribution)]
     if data.notes:
         lines += ["", "## Notes", ""]
         lines += [
@@ -216,6 +219,28 @@ def calibration_lines(calibrations: dict[str, Calibration], label: str) -> list[
         "",
         _markdown_table(["model", "ECE", "Brier"], rows),
     ]
+
+
+def out_of_distribution_lines(measured: dict[str, Any]) -> list[str]:
+    """The report's section on the out-of-distribution flag: false alarms and detection, with intervals."""
+    alarms = measured["false_alarms"]
+    rows = [[f"held-out rows flagged (goal <= {alarms['goal']:.0%})", str(alarms["n"]), _interval(alarms)]]
+    rows += [
+        [f"{name} (goal >= {figures['goal']:.0%})", str(figures["n"]), _interval(figures)]
+        for name, figures in measured["detection"].items()
+    ]
+    return [
+        "## Out-of-distribution flag",
+        "",
+        f"Score: {measured['method']}; flagged above 1. Records are the held-out rows and records made from them "
+        "that pass validation (see training/novelty.py). Wilson 95% intervals.",
+        "",
+        _markdown_table(["records", "n", "flagged"], rows),
+    ]
+
+
+def _interval(figures: dict[str, Any]) -> str:
+    return f"{figures['value']:.3f} [{figures['ci_low']:.3f}, {figures['ci_high']:.3f}]"
 
 
 def _target_cells() -> list[str]:

@@ -1,0 +1,116 @@
+"""How unlike the training rows a record is: an out-of-distribution score from training statistics.
+
+Every feature is a positive measurement with a long right tail, so the statistics live on
+``log(x + offset)`` (the offset, half the smallest positive training value, keeps zeros finite), standardised.
+There, with the training rows' mean and precision matrix ``P``, two statistics are computed for a record:
+
+- the Mahalanobis distance ``sqrt(d' P d)``, which catches a record unlike the training rows as a whole;
+- the largest standardised *conditional residual* ``|(P d)_j| / sqrt(P_jj)``: how far feature ``j`` is from
+  what the other 29 predict (for a Gaussian, ``(P d)_j / P_jj`` is exactly that regression's residual and
+  ``1 / P_jj`` its variance). It catches one wrong feature - a typo, a unit slip - in an otherwise typical
+  record, which the distance spreads over 30 dimensions and misses.
+
+Each statistic is divided by its own threshold, set by training at the 99th percentile of out-of-fold training
+rows; the score is the larger ratio, and a record is flagged when it exceeds 1. Only NumPy is needed here: the
+fitting (:mod:`training.novelty`) uses scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuralnet.aliases import Array
+
+ARRAYS: Final = ("offset", "log_mean", "log_scale", "location", "precision", "thresholds")
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyScores:
+    """Per row: the score (flagged above 1), the two statistics, and the feature least consistent with the rest."""
+
+    score: Array
+    distance: Array
+    residual: Array
+    feature_index: NDArray[np.intp]
+
+    @property
+    def flagged(self) -> NDArray[np.bool_]:
+        return self.score > 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyDetector:
+    """The training statistics and thresholds; :meth:`score` needs nothing else."""
+
+    offset: Array
+    log_mean: Array
+    log_scale: Array
+    location: Array
+    precision: Array
+    thresholds: Array
+    """``[distance, residual]`` at which the score reaches 1."""
+
+    @property
+    def n_features(self) -> int:
+        return int(self.offset.shape[0])
+
+    def standardise(self, X: Array) -> Array:
+        """Rows of ``X`` (non-negative raw features) in the detector's standardised log space."""
+        return (np.log(X + self.offset) - self.log_mean) / self.log_scale
+
+    def score(self, X: Array) -> NoveltyScores:
+        """Scores of the rows of ``X``: a float64 ``(n_rows, n_features)`` array of non-negative raw features."""
+        d = self.standardise(X) - self.location
+        Pd = d @ self.precision
+        distance = np.sqrt(np.maximum(np.einsum("ij,ij->i", Pd, d), 0.0))
+        residuals = np.abs(Pd) / np.sqrt(np.diag(self.precision))
+        feature_index = residuals.argmax(axis=1)
+        residual = residuals[np.arange(len(X)), feature_index]
+        score = np.maximum(distance / self.thresholds[0], residual / self.thresholds[1])
+        return NoveltyScores(score=score, distance=distance, residual=residual, feature_index=feature_index)
+
+    def to_npz(self) -> bytes:
+        """The statistics as an ``.npz`` archive of plain float64 arrays (no pickles)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(self, name) for name in ARRAYS})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> NoveltyDetector:
+        """The detector :meth:`to_npz` wrote; ``ValueError`` naming the problem if ``data`` is not one."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(f"not an archive of plain arrays: {error}") from None
+        return cls.from_arrays(arrays)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> NoveltyDetector:
+        if set(arrays) != set(ARRAYS):
+            raise ValueError(f"expected the arrays {sorted(ARRAYS)}; got {sorted(arrays)}")
+        values = {name: np.asarray(arrays[name]) for name in ARRAYS}
+        for name, value in values.items():
+            if value.dtype != np.float64 or not np.all(np.isfinite(value)):
+                raise ValueError(f"{name} must hold finite float64 values")
+        n = values["offset"].shape
+        if len(n) != 1:
+            raise ValueError("offset must be 1-D")
+        for name in ("log_mean", "log_scale", "location"):
+            if values[name].shape != n:
+                raise ValueError(f"{name} has shape {values[name].shape}; expected {n}")
+        if values["precision"].shape != n * 2:
+            raise ValueError(f"precision has shape {values['precision'].shape}; expected {n * 2}")
+        if values["thresholds"].shape != (2,):
+            raise ValueError("thresholds must hold two values")
+        if not (np.all(values["offset"] > 0) and np.all(values["log_scale"] > 0) and np.all(values["thresholds"] > 0)):
+            raise ValueError("offset, log_scale and thresholds must be positive")
+        if not np.all(np.diag(values["precision"]) > 0):
+            raise ValueError("precision must have a positive diagonal")
+        return cls(**values)

@@ -1,0 +1,71 @@
+"""NoveltyDetector: the score from saved statistics, its archive, and the checks on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuralnet.novelty import NoveltyDetector
+
+
+def _detector(n: int = 3) -> NoveltyDetector:
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(n, n))
+    return NoveltyDetector(
+        offset=np.full(n, 0.01),
+        log_mean=rng.normal(size=n),
+        log_scale=rng.uniform(0.5, 2.0, size=n),
+        location=rng.normal(scale=0.1, size=n),
+        precision=A @ A.T + n * np.eye(n),
+        thresholds=np.array([4.0, 3.0]),
+    )
+
+
+def test_the_score_is_the_larger_of_the_two_statistics_over_its_threshold() -> None:
+    detector = _detector()
+    X = np.random.default_rng(1).uniform(0, 5, size=(20, 3))
+    scores = detector.score(X)
+    d = (np.log(X + detector.offset) - detector.log_mean) / detector.log_scale - detector.location
+    for i, row in enumerate(d):
+        distance = np.sqrt(row @ detector.precision @ row)
+        conditional = np.abs(detector.precision @ row) / np.sqrt(np.diag(detector.precision))
+        assert scores.distance[i] == pytest.approx(distance)
+        assert scores.residual[i] == pytest.approx(conditional.max())
+        assert scores.feature_index[i] == conditional.argmax()
+        assert scores.score[i] == pytest.approx(max(distance / 4.0, conditional.max() / 3.0))
+    np.testing.assert_array_equal(scores.flagged, scores.score > 1)
+
+
+def test_the_archive_round_trips_exactly() -> None:
+    detector = _detector()
+    again = NoveltyDetector.from_npz(detector.to_npz())
+    X = np.random.default_rng(2).uniform(0, 5, size=(5, 3))
+    np.testing.assert_array_equal(again.score(X).score, detector.score(X).score)
+    assert b"pickle" not in detector.to_npz()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.pop("thresholds"), "expected the arrays"),
+        (lambda a: a.update(thresholds=np.array([1.0, -1.0])), "positive"),
+        (lambda a: a.update(precision=np.eye(2)), "precision has shape"),
+        (lambda a: a.update(log_mean=np.array([np.nan, 0.0, 0.0])), "finite"),
+        (lambda a: a.update(offset=np.array([1, 1, 1])), "float64"),
+        (lambda a: a.update(extra=np.zeros(3)), "expected the arrays"),
+    ],
+)
+def test_broken_statistics_are_refused_with_the_array_named(change: object, message: str) -> None:
+    detector = _detector()
+    arrays = {
+        name: getattr(detector, name)
+        for name in ("offset", "log_mean", "log_scale", "location", "precision", "thresholds")
+    }
+    change(arrays)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message):
+        NoveltyDetector.from_arrays(arrays)
+
+
+def test_garbage_bytes_are_refused() -> None:
+    with pytest.raises(ValueError, match="not an archive"):
+        NoveltyDetector.from_npz(b"PK\x03\x04 not really")
