@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL_DIR ?= models/latest
 
-.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint soak clean
+.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint bench-decision soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -60,6 +60,10 @@ bench-training: $(VENV)/.dev-deps
 ## bench-footprint: CPU and memory of one API process under load, to size Kubernetes pods (needs wrk)
 bench-footprint: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/footprint.py
+
+## bench-decision: what an explanation and the out-of-distribution score cost per record, in-process
+bench-decision: $(VENV)/.dev-deps
+	$(BIN)/python benchmarks/decision_support.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

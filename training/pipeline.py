@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from neuralnet.artifacts import NOVELTY_FILE, ArtifactError, Manifest, point_latest_at, write_model_dir
-from training import calibration, dataset, estimators, evaluation, novelty, report, threshold
+from training import calibration, dataset, estimators, evaluation, model_card, novelty, report, threshold
 from training.errors import TrainingError
 from training.search import Grid, SearchResult, run_search
 
@@ -186,6 +186,22 @@ def train(
         out_of_distribution=metrics["out_of_distribution"],
     )
     extra_files[report.REPORT_FILE] = report.render_report(report_data).encode("utf-8")
+    card = model_card.build_card(
+        model_card.CardData(
+            model_version=model_version,
+            created_at=_iso(now),
+            preset=config.preset,
+            architecture=model_card.architecture(model),
+            training_data=training_data,
+            heldout=heldout,
+            threshold=selection,
+            cv=None if comparison is None else comparison.scores[label].summary(),
+            calibration=None if comparison is None else comparison.calibration[label],
+            out_of_distribution=metrics["out_of_distribution"],
+        )
+    )
+    extra_files[model_card.MODEL_CARD_JSON] = model_card.render_json(card)
+    extra_files[model_card.MODEL_CARD_MARKDOWN] = model_card.render_markdown(card).encode("utf-8")
 
     manifest_fields = {
         "model_version": model_version,

@@ -93,7 +93,7 @@ class ThresholdSelection:
 
 def fixed(reason: str) -> ThresholdSelection:
     """:data:`FIXED_THRESHOLD`, not tuned (``reason`` says why)."""
-    return ThresholdSelection(f"fixed: {reason}", FIXED_THRESHOLD, None, None, None, None, [], {})
+    return ThresholdSelection(f"fixed at {FIXED_THRESHOLD}: {reason}", FIXED_THRESHOLD, None, None, None, None, [], {})
 
 
 def threshold_for_sensitivity(p_positive: NDArray[np.float64], y_positive: NDArray[np.bool_], target: float) -> float:

@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from neuralnet.artifacts import MANIFEST_FILE, LoadedModel, load_model_dir
+from neuralnet.artifacts import MANIFEST_FILE, LoadedModel, load_model_dir, load_novelty_detector
 from training import cli
 from training.dataset import VALID_MAX_FACTOR
 
@@ -188,3 +188,45 @@ def test_without_matplotlib_the_plots_are_skipped_cleanly(tmp_path: Path, monkey
     text = (tmp_path / "model" / "report.md").read_text()
     assert "## Plots" not in text
     assert "## Quality target" in text
+
+
+def test_model_card_is_written_as_json_and_markdown_and_hashed(loaded: LoadedModel) -> None:
+    manifest = loaded.manifest
+    card = json.loads((loaded.directory / "model_card.json").read_bytes())
+    assert set(card) == {
+        "model",
+        "intended_use",
+        "data",
+        "preprocessing",
+        "metrics",
+        "decision_threshold",
+        "calibration",
+        "limitations",
+        "explanations",
+        "out_of_distribution",
+    }
+    assert card["model"]["version"] == manifest.model_version
+    assert card["model"]["architecture"] == "mean of 10 30-32-1 tanh networks"
+    assert "Not a diagnosis" in card["intended_use"]["primary"]
+    assert card["data"]["records"] == 569
+    assert card["decision_threshold"]["value"] == manifest.decision_threshold
+    heldout = card["metrics"]["heldout"]
+    assert heldout["rows"] == 114
+    assert heldout["sensitivity"]["ci_low"] <= heldout["sensitivity"]["value"] <= heldout["sensitivity"]["ci_high"]
+    assert card["out_of_distribution"]["measured"] == manifest.metrics["out_of_distribution"]
+    markdown = (loaded.directory / "model_card.md").read_text()
+    for heading in ("## Intended use", "## Data", "## Known limits", "## Reading the out-of-distribution flag"):
+        assert heading in markdown
+    for name in ("model_card.json", "model_card.md", "novelty.npz"):
+        data = (loaded.directory / name).read_bytes()
+        assert manifest.artifacts[name] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_out_of_distribution_statistics_come_from_the_training_rows(loaded: LoadedModel) -> None:
+    detector = load_novelty_detector(loaded.directory)
+    assert detector is not None
+    X_train, _ = _training_rows()
+    logs = np.log(X_train + detector.offset)
+    np.testing.assert_allclose(detector.log_mean, logs.mean(axis=0))
+    np.testing.assert_allclose(detector.log_scale, logs.std(axis=0))
+    assert loaded.manifest.metrics["out_of_distribution"]["false_alarms"]["n"] == 114

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,7 @@ def test_cv_compares_the_model_with_its_three_peers(tmp_path: Path) -> None:
         assert figures["brier_score"]["mean"] == pytest.approx(cv["models"][name]["brier_score"]["mean"], abs=0.01)
     assert "### Calibration" in report
     assert (tmp_path / "model" / "reliability_cv.png").read_bytes().startswith(b"\x89PNG")
+    card = json.loads((tmp_path / "model" / "model_card.json").read_bytes())
+    assert card["decision_threshold"]["nested_cv"] == selection["nested_cv"]
+    assert card["calibration"]["ece"] == pytest.approx(calibration["default"]["ece"]["mean"])
+    assert "| threshold chosen for the target |" in (tmp_path / "model" / "model_card.md").read_text()
