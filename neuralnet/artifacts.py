@@ -1,8 +1,10 @@
 """The model directory: the one contract between the trainer that writes it and the service that reads it.
 
 A model directory holds the fitted scaler and network as joblib pickles, any report files, and
-``manifest.json``, which records what they are and the SHA-256 of every other file. Readers verify each
-hash *before* anything is parsed and use the very bytes they verified, and unpickle only through an allow-list
+``manifest.json``, which records what they are and the SHA-256 of every other file, and, when training had
+a signing key, ``manifest.sig``: an HMAC-SHA256 of the manifest's bytes, which proves that the manifest (and so
+every file it hashes) is the one training wrote. Readers given keys check the signature, then each hash,
+*before* anything is parsed, use the very bytes they verified, and unpickle only through an allow-list
 (:mod:`neuralnet.unpickling`): a pickle that names any class or callable besides NumPy's arrays, the scaler
 and our estimators is refused before anything in it runs. :func:`load_model_dir` rebuilds the estimators
 themselves (offline use; it imports scikit-learn); :func:`load_inference_model` reads only their arrays into
@@ -13,6 +15,7 @@ destination and rename it into place, so a reader never sees a half-written mode
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.metadata
 import io
 import json
@@ -20,10 +23,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -45,6 +48,14 @@ a directory without it is served without that score."""
 REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE)
 COMPARED_LIBRARIES: Final = ("numpy", "scikit-learn", "joblib")
 """Libraries whose trainer and reader versions :func:`library_mismatches` compares."""
+SIGNATURE_FILE: Final = "manifest.sig"
+"""``{"algorithm": "HMAC-SHA256", "key_id": ..., "signature": hex}`` over the exact bytes of the manifest."""
+SIGNING_KEY_ENV: Final = "MODEL_SIGNING_KEY"
+"""The secret that training signs with and readers verify with (both read it from the environment)."""
+PREVIOUS_SIGNING_KEY_ENV: Final = "MODEL_SIGNING_KEY_PREVIOUS"
+"""During a key rotation, the old key: still accepted by readers, never used to sign."""
+MIN_KEY_LENGTH: Final = 32
+SIGNATURE_ALGORITHM: Final = "HMAC-SHA256"
 LATEST_LINK: Final = "latest"
 """Name of the symlink, inside a models root, that points at the newest model directory."""
 
@@ -62,6 +73,10 @@ class MissingArtifactError(ArtifactError):
 
 class AlteredArtifactError(ArtifactError):
     """A file's bytes differ from the hash the manifest recorded."""
+
+
+class SignatureError(ArtifactError):
+    """Readers hold a signing key and the manifest is unsigned, or its signature matches none of their keys."""
 
 
 class IncompatibleArtifactError(ArtifactError):
@@ -137,6 +152,65 @@ class LoadedModel:
     model: Any
 
 
+SignatureStatus = Literal["verified", "unsigned", "not_verified"]
+"""What a reader can say of a directory it loaded: signature checked; no signature and no key; signed, no key."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """The key that signs (and verifies) and, while keys are rotated, a previous one that still verifies."""
+
+    current: bytes | None = None
+    previous: bytes | None = None
+
+    def __post_init__(self) -> None:
+        for name, key in ((SIGNING_KEY_ENV, self.current), (PREVIOUS_SIGNING_KEY_ENV, self.previous)):
+            if key is not None and len(key) < MIN_KEY_LENGTH:
+                raise ValueError(f"{name} must be at least {MIN_KEY_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+        if self.previous is not None and self.current is None:
+            raise ValueError(f"{PREVIOUS_SIGNING_KEY_ENV} is set without {SIGNING_KEY_ENV}")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> SigningKeys:
+        """Keys from :data:`SIGNING_KEY_ENV` and :data:`PREVIOUS_SIGNING_KEY_ENV`; empty values count as unset."""
+        environ = os.environ if environ is None else environ
+        current, previous = (environ.get(name, "").strip() for name in (SIGNING_KEY_ENV, PREVIOUS_SIGNING_KEY_ENV))
+        return cls(current.encode() or None, previous.encode() or None)
+
+    @property
+    def accepted(self) -> tuple[bytes, ...]:
+        return tuple(key for key in (self.current, self.previous) if key is not None)
+
+
+NO_KEYS: Final = SigningKeys()
+
+
+def key_id(key: bytes) -> str:
+    """A short name for a key that reveals nothing about it, so that logs can say which key signed what."""
+    return hmac.new(key, b"wdbc-model-signing-key-id", hashlib.sha256).hexdigest()[:12]
+
+
+def signature_status(directory: Path, keys: SigningKeys) -> SignatureStatus:
+    """What to report about a directory that loaded: with keys, its signature was checked by the loader."""
+    if keys.accepted:
+        return "verified"
+    return "not_verified" if (Path(directory) / SIGNATURE_FILE).exists() else "unsigned"
+
+
+def sign_model_dir(directory: Path, key: bytes, *, accepted: Sequence[bytes] = ()) -> str:
+    """(Re-)sign ``directory``'s manifest with ``key``; return the key id.
+
+    The directory is verified first: with ``accepted`` keys its current signature must match one of them (a key
+    rotation re-signs what the old key signed), and every file must match its hash. The signature file is
+    replaced atomically.
+    """
+    directory = Path(directory)
+    _read_verified(directory, accepted)
+    manifest_bytes = (directory / MANIFEST_FILE).read_bytes()
+    _write_atomically(directory / SIGNATURE_FILE, _signature(manifest_bytes, key))
+    return key_id(key)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -148,6 +222,7 @@ def write_model_dir(
     model: Any,
     manifest_fields: Mapping[str, Any],
     extra_files: Mapping[str, bytes] | None = None,
+    signing_key: bytes | None = None,
 ) -> Manifest:
     """Write a complete model directory at ``destination`` and return its manifest.
 
@@ -155,7 +230,8 @@ def write_model_dir(
     filled in here. ``scaler`` and ``model`` must be a fitted ``StandardScaler`` and a network classifier or
     ensemble: the pickles are read back as the service reads them before anything is renamed into place.
     ``extra_files`` (report, plots) are hashed like the pickles. An existing model directory at
-    ``destination`` is replaced; any other non-empty directory there is refused.
+    ``destination`` is replaced; any other non-empty directory there is refused. With ``signing_key`` the
+    manifest is signed (:data:`SIGNATURE_FILE`).
     """
     destination = Path(destination)
     if destination.exists() and any(destination.iterdir()) and not (destination / MANIFEST_FILE).exists():
@@ -167,7 +243,7 @@ def write_model_dir(
     try:
         files: dict[str, bytes] = {SCALER_FILE: _pickle(scaler), MODEL_FILE: _pickle(model)}
         for name, data in (extra_files or {}).items():
-            if name in files or name == MANIFEST_FILE or Path(name).name != name:
+            if name in files or name in (MANIFEST_FILE, SIGNATURE_FILE) or Path(name).name != name:
                 raise ValueError(f"extra file name {name!r} is reserved or not a plain file name")
             files[name] = data
         for name, data in files.items():
@@ -184,7 +260,10 @@ def write_model_dir(
         _read_serving_model(files, manifest, destination)  # what the service will read must read back
         if NOVELTY_FILE in files:
             NoveltyDetector.from_npz(files[NOVELTY_FILE])  # so must the out-of-distribution statistics
-        (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        manifest_bytes = (manifest.model_dump_json(indent=2) + "\n").encode("utf-8")
+        (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
+        if signing_key is not None:
+            (staging / SIGNATURE_FILE).write_bytes(_signature(manifest_bytes, signing_key))
         staging.chmod(0o755)
         if destination.exists():
             shutil.rmtree(destination)
@@ -206,14 +285,23 @@ def point_latest_at(models_root: Path, model_dir: Path) -> Path:
 
 
 def read_manifest(directory: Path) -> Manifest:
-    """Parse and validate ``manifest.json`` alone, without touching the pickles."""
+    """Parse and validate ``manifest.json`` alone, without touching the pickles (nor checking its signature)."""
     path = Path(directory) / MANIFEST_FILE
-    if not Path(directory).is_dir():
+    return _parse_manifest(_read_manifest_bytes(Path(directory)), path)
+
+
+def _read_manifest_bytes(directory: Path) -> bytes:
+    if not directory.is_dir():
         raise MissingArtifactError(f"model directory {directory} does not exist")
     try:
-        raw = json.loads(path.read_bytes())
+        return (directory / MANIFEST_FILE).read_bytes()
     except FileNotFoundError:
-        raise MissingArtifactError(f"{path} is missing") from None
+        raise MissingArtifactError(f"{directory / MANIFEST_FILE} is missing") from None
+
+
+def _parse_manifest(data: bytes, path: Path) -> Manifest:
+    try:
+        raw = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise IncompatibleArtifactError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
@@ -231,7 +319,7 @@ def read_manifest(directory: Path) -> Manifest:
         raise IncompatibleArtifactError(f"{path}: {where}: {first['msg']}") from None
 
 
-def load_model_dir(directory: Path) -> LoadedModel:
+def load_model_dir(directory: Path, keys: SigningKeys = NO_KEYS) -> LoadedModel:
     """Verify every file against the manifest, then rebuild the fitted scaler and model from the verified bytes.
 
     For offline use (evaluation, notebooks): it imports scikit-learn. The service uses :func:`load_inference_model`.
@@ -248,7 +336,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
         pickled_model.ENSEMBLE_CLASS: NetworkEnsembleClassifier,
     }
     directory = Path(directory)
-    manifest, verified = _read_verified(directory)
+    manifest, verified = _read_verified(directory, keys.accepted)
     scaler = _unpickled(
         directory / SCALER_FILE, lambda: load_allowed(verified[SCALER_FILE], classes, source=SCALER_FILE)
     )
@@ -257,14 +345,14 @@ def load_model_dir(directory: Path) -> LoadedModel:
     return LoadedModel(directory=directory, manifest=manifest, scaler=scaler, model=model)
 
 
-def load_inference_model(directory: Path) -> tuple[Manifest, ProbabilityModel]:
-    """Verify every file against the manifest, then build the serving model from the pickles' arrays.
+def load_inference_model(directory: Path, keys: SigningKeys = NO_KEYS) -> tuple[Manifest, ProbabilityModel]:
+    """Verify the signature (with keys) and every file, then build the serving model from the pickles' arrays.
 
     The pickles are read through the allow-list into stand-ins (:mod:`neuralnet.pickled_model`): nothing of
     scikit-learn is imported or run.
     """
     directory = Path(directory)
-    manifest, verified = _read_verified(directory)
+    manifest, verified = _read_verified(directory, keys.accepted)
     return manifest, _read_serving_model(verified, manifest, directory)
 
 
@@ -286,10 +374,10 @@ def library_mismatches(manifest: Manifest) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def load_novelty_detector(directory: Path) -> NoveltyDetector | None:
+def load_novelty_detector(directory: Path, keys: SigningKeys = NO_KEYS) -> NoveltyDetector | None:
     """The verified out-of-distribution statistics of the model in ``directory``, or None if it records none."""
     directory = Path(directory)
-    manifest, verified = _read_verified(directory)
+    manifest, verified = _read_verified(directory, keys.accepted)
     if NOVELTY_FILE not in verified:
         return None
     try:
@@ -304,9 +392,13 @@ def load_novelty_detector(directory: Path) -> NoveltyDetector | None:
     return detector
 
 
-def _read_verified(directory: Path) -> tuple[Manifest, dict[str, bytes]]:
-    """The manifest and the bytes of every file it lists, each checked against its recorded SHA-256."""
-    manifest = read_manifest(directory)
+def _read_verified(directory: Path, keys: Sequence[bytes]) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest, its signature checked against ``keys`` (if any), and the bytes of every file it lists,
+    each checked against its recorded SHA-256."""
+    manifest_bytes = _read_manifest_bytes(directory)
+    if keys:
+        _check_signature(directory, manifest_bytes, keys)
+    manifest = _parse_manifest(manifest_bytes, directory / MANIFEST_FILE)
     for required in REQUIRED_FILES:
         if required not in manifest.artifacts:
             raise IncompatibleArtifactError(f"{directory / MANIFEST_FILE} records no hash for {required}")
@@ -383,3 +475,40 @@ def _check_fits(manifest: Manifest, scaler: Any, model: Any) -> None:
         raise IncompatibleArtifactError(
             f"the model has {n_classes} classes; the manifest lists {len(manifest.classes)}"
         )
+
+
+def _signature(manifest_bytes: bytes, key: bytes) -> bytes:
+    digest = hmac.new(key, manifest_bytes, hashlib.sha256).hexdigest()
+    record = {"algorithm": SIGNATURE_ALGORITHM, "key_id": key_id(key), "signature": digest}
+    return (json.dumps(record, indent=2) + "\n").encode("ascii")
+
+
+def _check_signature(directory: Path, manifest_bytes: bytes, keys: Sequence[bytes]) -> None:
+    """The manifest's bytes must carry a valid signature by one of ``keys``; checked before they are parsed."""
+    path = directory / SIGNATURE_FILE
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise SignatureError(
+            f"{directory} is unsigned (no {SIGNATURE_FILE}) but a signing key is set: sign it or train it with the key"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SignatureError(f"{path} is not a valid signature file") from None
+    if not isinstance(record, dict) or record.get("algorithm") != SIGNATURE_ALGORITHM:
+        raise SignatureError(f"{path} is not an {SIGNATURE_ALGORITHM} signature")
+    claimed = record.get("signature")
+    if isinstance(claimed, str):
+        for key in keys:
+            if hmac.compare_digest(hmac.new(key, manifest_bytes, hashlib.sha256).hexdigest(), claimed):
+                return
+    raise SignatureError(
+        f"{directory / MANIFEST_FILE} does not match its signature: it was altered after signing, or signed with "
+        f"another key (signed by key id {str(record.get('key_id'))[:12]!r}; "
+        f"accepted: {', '.join(repr(key_id(key)) for key in keys)})"
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_bytes(data)
+    temporary.replace(path)

@@ -1,6 +1,8 @@
 """``python -m neuralnet.verify MODEL_DIR``: check a model directory exactly as the service will load it.
 
-Prints the model version and exits 0, or prints why the directory cannot be served and exits 1. The
+Prints the model version and exits 0, or prints why the directory cannot be served and exits 1. With
+``MODEL_SIGNING_KEY`` (and, during a rotation, ``MODEL_SIGNING_KEY_PREVIOUS``) in the environment the manifest's
+signature is checked too, as the service does; without a key it says that the signature was not checked. The
 trainer container runs it to decide whether the model volume already holds a model this code can serve.
 """
 
@@ -8,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from neuralnet.artifacts import ArtifactError, load_inference_model
+from neuralnet.artifacts import SIGNING_KEY_ENV, ArtifactError, SigningKeys, load_inference_model, signature_status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,12 +18,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m neuralnet.verify MODEL_DIR", file=sys.stderr)
         return 2
+    directory = Path(args[0])
     try:
-        manifest, _ = load_inference_model(Path(args[0]))
-    except ArtifactError as error:
+        keys = SigningKeys.from_environment()
+        manifest, _ = load_inference_model(directory, keys)
+    except (ArtifactError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"{args[0]}: model {manifest.model_version} verified")
+    status = signature_status(directory, keys)
+    checked = "signature included"
+    if status != "verified":
+        checked = f"signature not checked ({status}: no {SIGNING_KEY_ENV})"
+    print(f"{args[0]}: model {manifest.model_version} verified; {checked}")
     return 0
 
 

@@ -19,11 +19,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import (
+    NO_KEYS,
+    SIGNING_KEY_ENV,
     AlteredArtifactError,
     ArtifactError,
     ForbiddenArtifactError,
     IncompatibleArtifactError,
     MissingArtifactError,
+    SignatureError,
+    SigningKeys,
 )
 from service.errors import ErrorDetail, ModelNotReadyError
 from service.metrics import Metrics
@@ -96,6 +100,7 @@ class ServedModel:
 _REASONS: tuple[tuple[type[ArtifactError], str], ...] = (
     (MissingArtifactError, "missing"),
     (AlteredArtifactError, "altered"),
+    (SignatureError, "signature"),
     (IncompatibleArtifactError, "incompatible"),
     (ForbiddenArtifactError, "forbidden"),
 )
@@ -116,8 +121,10 @@ class DataPlane:
         model_name: str,
         limits: Limits,
         prepare: tuple[Callable[[ServedModel], object], ...] = (),
+        keys: SigningKeys = NO_KEYS,
     ) -> None:
         self._metrics = metrics
+        self._keys = keys
         self._model_name = model_name
         self._limits = limits
         self._prepare = prepare
@@ -162,7 +169,8 @@ class DataPlane:
     def load(self, directory: Path) -> bool:
         """Load ``directory``; on failure log one line, count it and keep serving what was there (if anything)."""
         try:
-            served = ServedModel(name=self._model_name, runtime=ModelRuntime.load(directory), limits=self._limits)
+            runtime = ModelRuntime.load(directory, self._keys)
+            served = ServedModel(name=self._model_name, runtime=runtime, limits=self._limits)
             for build in self._prepare:
                 served.derived(build)
         except ArtifactError as error:
@@ -172,10 +180,23 @@ class DataPlane:
             return self._failed(directory, "error", f"{type(error).__name__}: {error}")
         self._served = served
         self._metrics.model_loaded(served.version)
+        signature = served.runtime.signature
         logger.info(
             "model loaded",
-            extra={"model_version": served.version, "model_dir": str(directory), "event": "model_loaded"},
+            extra={
+                "model_version": served.version,
+                "model_dir": str(directory),
+                "signature": signature,
+                "event": "model_loaded",
+            },
         )
+        if signature != "verified":
+            logger.warning(
+                "the model's signature is not checked (%s): set %s to refuse altered or unsigned models",
+                signature,
+                SIGNING_KEY_ENV,
+                extra={"model_version": served.version, "signature": signature, "event": "model_unsigned"},
+            )
         return True
 
     def _failed(self, directory: Path, reason: str, message: str) -> bool:

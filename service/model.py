@@ -14,7 +14,15 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import IncompatibleArtifactError, Manifest, load_inference_model
+from neuralnet.artifacts import (
+    NO_KEYS,
+    IncompatibleArtifactError,
+    Manifest,
+    SignatureStatus,
+    SigningKeys,
+    load_inference_model,
+    signature_status,
+)
 from service.errors import PredictionFailedError
 
 
@@ -39,13 +47,14 @@ class ModelRuntime:
     directory: Path
     manifest: Manifest
     model: ProbabilityModel
+    signature: SignatureStatus = "unsigned"
 
     @classmethod
-    def load(cls, directory: Path) -> ModelRuntime:
-        """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, incompatible)."""
+    def load(cls, directory: Path, keys: SigningKeys = NO_KEYS) -> ModelRuntime:
+        """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, unsigned, incompatible)."""
         directory = Path(directory)
-        manifest, model = load_inference_model(directory)  # equal to the offline pipeline, bit for bit
-        runtime = cls(directory=directory, manifest=manifest, model=model)
+        manifest, model = load_inference_model(directory, keys)  # equal to the offline pipeline, bit for bit
+        runtime = cls(directory=directory, manifest=manifest, model=model, signature=signature_status(directory, keys))
         runtime._self_test()
         return runtime
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from neuralnet.artifacts import SigningKeys
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -46,6 +48,13 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Origins allowed by CORS, comma-separated; empty turns CORS off."
     )
+    model_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key the model's manifest must be signed with (as training was given it); unset: not checked.",
+    )
+    model_signing_key_previous: SecretStr | None = Field(
+        default=None, description="During a key rotation, the old key, still accepted when checking signatures."
+    )
     instance_name: str = Field(
         default_factory=socket.gethostname,
         min_length=1,
@@ -64,7 +73,21 @@ class Settings(BaseSettings):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
 
-    @field_validator("api_key", mode="before")
+    @model_validator(mode="after")
+    def _valid_signing_keys(self) -> Settings:
+        self.signing_keys  # noqa: B018  (raises ValueError, naming the variable, for a key too short to be safe)
+        return self
+
+    @property
+    def signing_keys(self) -> SigningKeys:
+        """The keys the model's signature is checked with; none: it is not checked."""
+        current, previous = (
+            None if key is None else key.get_secret_value().encode()
+            for key in (self.model_signing_key, self.model_signing_key_previous)
+        )
+        return SigningKeys(current, previous)
+
+    @field_validator("api_key", "model_signing_key", "model_signing_key_previous", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from neuralnet.artifacts import SigningKeys
 from training import estimators
 from training.errors import TrainingError
 from training.pipeline import TrainingConfig, TrainingResult, train, train_versioned
@@ -86,12 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             grid = read_grid(args.search)
         elif args.search_file is not None:
             grid = read_grid_file(args.search_file)
+        try:
+            signing_key = SigningKeys.from_environment().current
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
         config = TrainingConfig(
             preset=args.preset,
             seed=args.seed,
             cv_repeats=args.cv_repeats,
             grid=grid,
             target_sensitivity=args.target_sensitivity,
+            signing_key=signing_key,
         )
         if args.output_dir is not None:
             result = train(config, args.output_dir)

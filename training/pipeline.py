@@ -20,7 +20,15 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from neuralnet.artifacts import NOVELTY_FILE, ArtifactError, Manifest, point_latest_at, write_model_dir
+from neuralnet.artifacts import (
+    NOVELTY_FILE,
+    SIGNING_KEY_ENV,
+    ArtifactError,
+    Manifest,
+    key_id,
+    point_latest_at,
+    write_model_dir,
+)
 from training import calibration, dataset, estimators, evaluation, model_card, novelty, report, threshold
 from training.errors import TrainingError
 from training.search import Grid, SearchResult, run_search
@@ -40,6 +48,8 @@ class TrainingConfig:
     grid: Grid | None = None
     plots: bool = True
     target_sensitivity: float = threshold.DEFAULT_TARGET_SENSITIVITY
+    signing_key: bytes | None = None
+    """Signs the manifest (``MODEL_SIGNING_KEY``); without it the model directory is unsigned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +229,19 @@ def train(
     }
     try:
         manifest = write_model_dir(
-            destination, scaler=scaler, model=model, manifest_fields=manifest_fields, extra_files=extra_files
+            destination,
+            scaler=scaler,
+            model=model,
+            manifest_fields=manifest_fields,
+            extra_files=extra_files,
+            signing_key=config.signing_key,
         )
     except (OSError, ArtifactError) as error:
         raise TrainingError(f"cannot write the model directory {destination}: {error}") from None
-    logger.info("wrote %s", destination)
+    if config.signing_key is None:
+        logger.info("wrote %s, unsigned (set %s to sign it)", destination, SIGNING_KEY_ENV)
+    else:
+        logger.info("wrote %s, signed with key id %s", destination, key_id(config.signing_key))
     return TrainingResult(
         directory=destination,
         manifest=manifest,

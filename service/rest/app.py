@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model_name=settings.model_name,
         limits=Limits(max_batch_rows=settings.max_batch_rows, max_body_bytes=settings.max_body_bytes),
         prepare=(record_codec, metadata.metadata_document),
+        keys=settings.signing_keys,
     )
 
     @asynccontextmanager

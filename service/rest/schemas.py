@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from neuralnet.artifacts import SignatureStatus
+
 
 class ErrorDetailModel(BaseModel):
     loc: list[str | int] = Field(description="Path to the offending part of the request body.")
@@ -66,4 +68,8 @@ class MetadataResponse(BaseModel):
     artifacts: dict[str, str] = Field(description="SHA-256 of every file of the model directory.")
     library_versions: dict[str, str]
     training_data: dict[str, Any]
+    signature: SignatureStatus = Field(
+        description="'verified': the manifest's HMAC signature matched the service's MODEL_SIGNING_KEY; 'unsigned': "
+        "no signature and no key; 'not_verified': signed, but the service has no key to check it."
+    )
     limits: LimitsInfo

@@ -227,7 +227,7 @@ def test_single_api_trains_then_serves_on_loopback(stacks: StackFactory, maligna
 
     # The trainer is idempotent by default: a second run finds the model and leaves it be.
     again = stack.run("run", "--rm", "-T", "trainer")
-    assert "verified; not training" in again.stderr
+    assert "verified; signature not checked (unsigned: no MODEL_SIGNING_KEY); not training" in again.stderr
     assert _request(port, "/ready").body["model_version"] == ready.body["model_version"]
 
 

@@ -205,10 +205,10 @@ def test_shell_scripts_parse_and_are_executable(script: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _train(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:
+def _train(tmp_path: Path, mode: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """deploy/train.sh as the trainer image runs it, with this environment's ``python`` first on PATH."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    env = {"PATH": path, "MODELS_ROOT": str(tmp_path), "TRAIN_MODE": mode}
+    env = {"PATH": path, "MODELS_ROOT": str(tmp_path), "TRAIN_MODE": mode, **extra_env}
     return subprocess.run(
         [str(REPO / "deploy" / "train.sh"), "--cv-repeats=0", "--quiet"],
         env=env,
@@ -226,8 +226,24 @@ def test_trainer_trains_once_then_skips_while_the_volume_holds_a_servable_model(
     version = (tmp_path / "latest").readlink().name
     second = _train(tmp_path, "if-missing")
     assert second.returncode == 0, second.stderr
-    assert f"model {version} verified; not training" in second.stderr
+    assert f"model {version} verified; signature not checked (unsigned" in second.stderr
+    assert "not training" in second.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["latest", version])
+
+
+def test_a_trainer_with_a_signing_key_replaces_an_unsigned_model_and_signs_its_own(tmp_path: Path) -> None:
+    assert _train(tmp_path, "if-missing").returncode == 0
+    unsigned = (tmp_path / "latest").readlink().name
+    key = "t" * 32
+    replaced = _train(tmp_path, "if-missing", MODEL_SIGNING_KEY=key)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "cannot be served" in replaced.stderr
+    assert "unsigned" in replaced.stderr
+    signed = (tmp_path / "latest").readlink().name
+    assert signed != unsigned
+    assert (tmp_path / signed / "manifest.sig").is_file()
+    kept = _train(tmp_path, "if-missing", MODEL_SIGNING_KEY=key)
+    assert "signature included; not training" in kept.stderr
 
 
 def test_trainer_replaces_a_model_this_code_cannot_serve(tmp_path: Path) -> None:

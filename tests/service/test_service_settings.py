@@ -23,6 +23,8 @@ VARIABLES = (
     "API_KEY",
     "CORS_ORIGINS",
     "INSTANCE_NAME",
+    "MODEL_SIGNING_KEY",
+    "MODEL_SIGNING_KEY_PREVIOUS",
 )
 
 
@@ -75,7 +77,14 @@ def test_an_empty_api_key_means_no_key(clean_env: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MAX_BATCH_ROWS", "0"), ("MAX_BODY_BYTES", "10"), ("LOG_LEVEL", "LOUD"), ("MAX_BATCH_ROWS", "x")],
+    [
+        ("MAX_BATCH_ROWS", "0"),
+        ("MAX_BODY_BYTES", "10"),
+        ("LOG_LEVEL", "LOUD"),
+        ("MAX_BATCH_ROWS", "x"),
+        ("MODEL_SIGNING_KEY", "too-short-to-be-safe"),
+        ("MODEL_SIGNING_KEY_PREVIOUS", "p" * 32),
+    ],
 )
 def test_bad_values_are_refused_at_start(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
     clean_env.setenv(name, value)

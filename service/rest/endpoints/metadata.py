@@ -39,6 +39,7 @@ def metadata_document(served: ServedModel) -> bytes:
         artifacts=manifest.artifacts,
         library_versions=manifest.library_versions,
         training_data=manifest.training_data,
+        signature=served.runtime.signature,
         limits=LimitsInfo(max_batch_rows=served.limits.max_batch_rows, max_body_bytes=served.limits.max_body_bytes),
     )
     return dump_json(document.model_dump(mode="python"))
