@@ -1,6 +1,6 @@
 """Decision-support benchmark: what an explanation and the out-of-distribution score cost per record, in-process.
 
-Loads a model directory exactly as the service does (``load_inference_model``, ``load_novelty_detector``), with
+Loads a model directory exactly as the service does (``load_serving_files``), with
 one BLAS thread as the service runs, and times on the data set's records, interleaved so that the machine's
 noise hits every operation alike: the prediction alone, the out-of-distribution score, and integrated gradients
 for one record and per record of a batch. It prints the median and 90th percentile per record, and the
@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer
 from threadpoolctl import threadpool_limits
 
-from neuralnet.artifacts import load_inference_model, load_novelty_detector
+from neuralnet.artifacts import load_serving_files
 from training.pipeline import train_model_dir
 
 
@@ -45,8 +45,8 @@ def main() -> None:
         if directory is None:
             directory = Path(scratch) / "model"
             train_model_dir(directory, cv_repeats=0)
-        manifest, model = load_inference_model(directory)
-        detector = load_novelty_detector(directory)
+        files = load_serving_files(directory)
+    manifest, model, detector = files.manifest, files.model, files.novelty
     if detector is None:
         raise SystemExit(f"{directory} holds no out-of-distribution statistics")
     X = np.ascontiguousarray(load_breast_cancer().data)

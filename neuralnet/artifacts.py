@@ -45,6 +45,9 @@ MODEL_FILE: Final = "model.joblib"
 NOVELTY_FILE: Final = "novelty.npz"
 """Training statistics of the out-of-distribution score (:class:`~neuralnet.novelty.NoveltyDetector`); optional:
 a directory without it is served without that score."""
+MODEL_CARD_JSON_FILE: Final = "model_card.json"
+MODEL_CARD_MARKDOWN_FILE: Final = "model_card.md"
+"""The model card, for programs and for people; optional, like the novelty statistics."""
 REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE)
 COMPARED_LIBRARIES: Final = ("numpy", "scikit-learn", "joblib")
 """Libraries whose trainer and reader versions :func:`library_mismatches` compares."""
@@ -374,10 +377,33 @@ def library_mismatches(manifest: Manifest) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def load_novelty_detector(directory: Path, keys: SigningKeys = NO_KEYS) -> NoveltyDetector | None:
-    """The verified out-of-distribution statistics of the model in ``directory``, or None if it records none."""
+@dataclass(frozen=True, slots=True)
+class ServingFiles:
+    """Everything the service serves from one verified read of a model directory."""
+
+    manifest: Manifest
+    model: ProbabilityModel
+    novelty: NoveltyDetector | None
+    """None for a directory written before the out-of-distribution statistics existed."""
+    model_card: Mapping[str, bytes]
+    """The verified bytes of :data:`MODEL_CARD_JSON_FILE` and :data:`MODEL_CARD_MARKDOWN_FILE`, where present."""
+
+
+def load_serving_files(directory: Path, keys: SigningKeys = NO_KEYS) -> ServingFiles:
+    """:func:`load_inference_model`, plus the out-of-distribution statistics and the model card, from one read."""
     directory = Path(directory)
     manifest, verified = _read_verified(directory, keys.accepted)
+    return ServingFiles(
+        manifest=manifest,
+        model=_read_serving_model(verified, manifest, directory),
+        novelty=_read_novelty(verified, manifest, directory),
+        model_card={
+            name: verified[name] for name in (MODEL_CARD_JSON_FILE, MODEL_CARD_MARKDOWN_FILE) if name in verified
+        },
+    )
+
+
+def _read_novelty(verified: Mapping[str, bytes], manifest: Manifest, directory: Path) -> NoveltyDetector | None:
     if NOVELTY_FILE not in verified:
         return None
     try:

@@ -29,6 +29,8 @@ from neuralnet.artifacts import (
     SignatureError,
     SigningKeys,
 )
+from neuralnet.attribution import Attributions
+from neuralnet.novelty import NoveltyScores
 from service.errors import ErrorDetail, ModelNotReadyError
 from service.metrics import Metrics
 from service.model import ModelRuntime
@@ -47,6 +49,14 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Attributions of P(positive class) for each row, with the rows they explain."""
+
+    attributions: Attributions
+    rows: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
 class Inference:
     """The answer for a batch of rows: everything a protocol needs to encode, row-aligned.
 
@@ -61,6 +71,10 @@ class Inference:
     """``(n_rows, n_classes)``, columns in the order of ``classes``."""
     label_indices: NDArray[np.intp]
     """``(n_rows,)`` index into ``classes`` of each row's label."""
+    novelty: NoveltyScores | None = None
+    """Each row's out-of-distribution score; None when the model directory has no training statistics."""
+    explanation: Explanation | None = None
+    """Only when the request asked for it."""
     extras: Mapping[str, NDArray[Any]] = field(default_factory=dict)
 
     @property
@@ -151,9 +165,11 @@ class DataPlane:
             raise ModelNotReadyError(f"no model is loaded: {self._reason.msg}", [self._reason])
         return served
 
-    def infer(self, served: ServedModel, rows: NDArray[np.float64]) -> Inference:
-        """Predict validated rows (a C-contiguous float64 ``(n, n_features)`` matrix) in one pass."""
+    def infer(self, served: ServedModel, rows: NDArray[np.float64], *, explain: bool = False) -> Inference:
+        """Predict validated rows (a C-contiguous float64 ``(n, n_features)`` matrix) in one pass; with
+        ``explain``, also attribute each row's probability to its features (which costs some 50 predictions)."""
         prediction = served.runtime.predict(rows)
+        explanation = Explanation(served.runtime.explain(rows), rows) if explain else None
         self._metrics.count_predictions(
             served.runtime.classes,
             np.bincount(prediction.label_indices, minlength=len(served.runtime.classes)).tolist(),
@@ -164,6 +180,8 @@ class DataPlane:
             classes=served.runtime.classes,
             probabilities=prediction.probabilities,
             label_indices=prediction.label_indices,
+            novelty=prediction.novelty,
+            explanation=explanation,
         )
 
     def load(self, directory: Path) -> bool:

@@ -1,13 +1,16 @@
 """The model runtime: loads a verified model directory and turns a feature matrix into predictions.
 
 It knows nothing about HTTP or JSON; the data plane (``service.dataplane``) calls it with validated rows.
-It loads through ``neuralnet.artifacts.load_inference_model``: the pickles are read through the allow-list
-into their arrays, and scikit-learn is not imported, which keeps the start fast and the process small.
+It loads through ``neuralnet.artifacts.load_serving_files``: the pickles are read through the allow-list
+into their arrays, and scikit-learn is not imported, which keeps the start fast and the process small. Every
+prediction gets its out-of-distribution score from the training statistics saved beside the model; an
+explanation is computed only when asked for (:meth:`ModelRuntime.explain`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,9 +23,11 @@ from neuralnet.artifacts import (
     Manifest,
     SignatureStatus,
     SigningKeys,
-    load_inference_model,
+    load_serving_files,
     signature_status,
 )
+from neuralnet.attribution import Attributions
+from neuralnet.novelty import NoveltyDetector, NoveltyScores
 from service.errors import PredictionFailedError
 
 
@@ -31,6 +36,8 @@ class ProbabilityModel(Protocol):
 
     def predict_proba(self, X: NDArray[np.float64], /) -> NDArray[np.float64]: ...
 
+    def explain(self, X: NDArray[np.float64], class_index: int, /) -> Attributions: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
@@ -38,6 +45,8 @@ class Prediction:
 
     probabilities: NDArray[np.float64]
     label_indices: NDArray[np.intp]
+    novelty: NoveltyScores | None = None
+    """Out-of-distribution scores; None for a model directory without the statistics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +57,23 @@ class ModelRuntime:
     manifest: Manifest
     model: ProbabilityModel
     signature: SignatureStatus = "unsigned"
+    novelty: NoveltyDetector | None = None
+    model_card: Mapping[str, bytes] = field(default_factory=dict)
+    """The verified model card files by name (``model_card.json``, ``model_card.md``), where the directory has them."""
 
     @classmethod
     def load(cls, directory: Path, keys: SigningKeys = NO_KEYS) -> ModelRuntime:
         """Load through the artifact contract; raises ``ArtifactError`` (missing, altered, unsigned, incompatible)."""
         directory = Path(directory)
-        manifest, model = load_inference_model(directory, keys)  # equal to the offline pipeline, bit for bit
-        runtime = cls(directory=directory, manifest=manifest, model=model, signature=signature_status(directory, keys))
+        files = load_serving_files(directory, keys)  # the model equals the offline pipeline, bit for bit
+        runtime = cls(
+            directory=directory,
+            manifest=files.manifest,
+            model=files.model,
+            signature=signature_status(directory, keys),
+            novelty=files.novelty,
+            model_card=files.model_card,
+        )
         runtime._self_test()
         return runtime
 
@@ -92,13 +111,22 @@ class ModelRuntime:
             masked[:, positive] = -np.inf
             others = masked.argmax(axis=1)
         label_indices = np.where(is_positive, positive, others).astype(np.intp, copy=False)
-        return Prediction(probabilities=probabilities, label_indices=label_indices)
+        novelty = self.novelty.score(X) if self.novelty is not None else None
+        return Prediction(probabilities=probabilities, label_indices=label_indices, novelty=novelty)
+
+    def explain(self, X: NDArray[np.float64]) -> Attributions:
+        """Integrated-gradient attributions of P(positive class) for the rows of ``X`` (already validated)."""
+        try:
+            return self.model.explain(X, self.manifest.positive_class_index)
+        except Exception as error:
+            raise PredictionFailedError(f"the model failed to explain: {type(error).__name__}") from error
 
     def _self_test(self) -> None:
-        """Predict one in-range row, so that a model that cannot predict fails at load, not on a request."""
+        """Predict and explain one in-range row, so that a model that cannot fails at load, not on a request."""
         features = self.manifest.features
         row = np.array([[(f.training_min + f.training_max) / 2 for f in features]], dtype=np.float64)
         try:
             self.predict(row)
+            self.explain(row)
         except PredictionFailedError as error:
             raise IncompatibleArtifactError(f"the model in {self.directory} cannot predict: {error}") from None

@@ -1,7 +1,7 @@
 """The model card: what the model is for, what it was trained and measured on, and how to read its outputs.
 
-Written into every model directory twice from one dictionary: ``model_card.json`` for programs (the service
-serves it) and ``model_card.md`` for people.
+Written into every model directory twice from one dictionary (file names in :mod:`neuralnet.artifacts`):
+``model_card.json`` for programs and ``model_card.md`` for people; the service serves both.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from typing import Any, Final
 from training.calibration import Calibration
 from training.evaluation import HeldOut
 from training.threshold import FIXED_THRESHOLD, ThresholdSelection, wilson
-
-MODEL_CARD_JSON: Final = "model_card.json"
-MODEL_CARD_MARKDOWN: Final = "model_card.md"
 
 INTENDED_USE: Final = {
     "primary": "Decision support for research: a second opinion on whether the fine-needle-aspirate measurements "

@@ -21,6 +21,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from neuralnet.artifacts import (
+    MODEL_CARD_JSON_FILE,
+    MODEL_CARD_MARKDOWN_FILE,
     NOVELTY_FILE,
     SIGNING_KEY_ENV,
     ArtifactError,
@@ -210,8 +212,8 @@ def train(
             out_of_distribution=metrics["out_of_distribution"],
         )
     )
-    extra_files[model_card.MODEL_CARD_JSON] = model_card.render_json(card)
-    extra_files[model_card.MODEL_CARD_MARKDOWN] = model_card.render_markdown(card).encode("utf-8")
+    extra_files[MODEL_CARD_JSON_FILE] = model_card.render_json(card)
+    extra_files[MODEL_CARD_MARKDOWN_FILE] = model_card.render_markdown(card).encode("utf-8")
 
     manifest_fields = {
         "model_version": model_version,

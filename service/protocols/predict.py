@@ -1,10 +1,12 @@
 """The /predict format (also KServe V1's): validated records in, one object per record out.
 
 :func:`record_codec` builds, once per model, the decoder (``service.protocols.records``) and the encoder.
-Each record's object is ``{"label", "probability_<positive class>", "probabilities": {class: p}}``; a single
-record's object also names the model version, and a batch answers ``{"predictions": [...], "model_version"}``
-(KServe v1). Building one dict per row costs more than the model itself on big batches, so the numbers are
-written by orjson straight from the NumPy columns (the same shortest round-trip text it writes for Python
+Each record's object is ``{"label", "probability_<positive class>", "probabilities": {class: p},
+"out_of_distribution": {"score", "flagged", "feature"}}``, and ``"explanation"`` when the request asked for one
+(``service.protocols.explanations``); a single record's object also names the model version, and a batch
+answers ``{"predictions": [...], "model_version"}`` (KServe v1). Clients that read only the first keys are
+unaffected by the later ones. Building one dict per row costs more than the model itself on big batches, so the
+numbers are written by orjson straight from the NumPy columns (the same shortest round-trip text it writes for Python
 floats) and stitched into fixed fragments that were JSON-encoded once, when the model was loaded.
 """
 
@@ -17,7 +19,9 @@ import orjson
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
+from neuralnet.novelty import NoveltyScores
 from service.dataplane import DataPlane, Inference, ServedModel
+from service.protocols.explanations import ExplanationEncoder
 from service.protocols.records import RequestDecoder
 from service.protocols.schemas import RequestSchemas, build_request_schemas, probability_key
 
@@ -40,17 +44,22 @@ class PredictionEncoder:
             (b',"probabilities":{' if index == 0 else b",") + _json(name) + b":"
             for index, name in enumerate(manifest.classes)
         ]
+        # ',"out_of_distribution":{"score":' ... ',"flagged":false,"feature":"mean_radius"}' by feature index
+        self._ood_features = [b',"feature":' + _json(feature.api_name) + b"}" for feature in manifest.features]
+        self._explanations = ExplanationEncoder(manifest)
         self._single_tail = b',"model_version":' + _json(manifest.model_version) + b"}"
         self._batch_tail = b'],"model_version":' + _json(manifest.model_version) + b"}"
 
     def encode(self, inference: Inference, *, batch: bool) -> bytes:
         rows = self._rows(inference.probabilities, inference.label_indices)
+        if inference.novelty is not None:
+            rows = self._with_novelty(rows, inference.novelty)
+        if inference.explanation is not None:
+            objects = self._explanations.objects(inference.explanation)
+            rows = [row + b',"explanation":' + orjson.dumps(value) for row, value in zip(rows, objects, strict=True)]
         for name, values in inference.extras.items():  # optional per-row outputs, after the standard ones
             key = b"," + _json(name) + b":"
-            rows = [
-                row[:-1] + key + orjson.dumps(value, option=_NUMPY) + b"}"
-                for row, value in zip(rows, values, strict=True)
-            ]
+            rows = [row + key + orjson.dumps(value, option=_NUMPY) for row, value in zip(rows, values, strict=True)]
         if batch:
             return b'{"predictions":[' + b"},".join(rows) + b"}" + self._batch_tail
         return rows[0] + self._single_tail
@@ -70,6 +79,14 @@ class PredictionEncoder:
         return [
             head + p + b"".join(map(bytes.__add__, keys, values)) + b"}"
             for head, p, values in zip(heads, positive, zip(*columns, strict=True), strict=True)
+        ]
+
+    def _with_novelty(self, rows: list[bytes], novelty: NoveltyScores) -> list[bytes]:
+        flags = [b',"flagged":true' if flagged else b',"flagged":false' for flagged in novelty.flagged.tolist()]
+        features = [self._ood_features[index] for index in novelty.feature_index.tolist()]
+        return [
+            row + b',"out_of_distribution":{"score":' + score + flag + feature
+            for row, score, flag, feature in zip(rows, _column_texts(novelty.score), flags, features, strict=True)
         ]
 
 
@@ -95,8 +112,8 @@ def record_codec(served: ServedModel) -> RecordCodec:
     return RecordCodec(schemas, RequestDecoder(manifest, schemas, max_rows), PredictionEncoder(manifest))
 
 
-def predict_body(dataplane: DataPlane, served: ServedModel, body: bytes) -> bytes:
-    """Validate a /predict body, predict every row in one pass, encode the answer."""
+def predict_body(dataplane: DataPlane, served: ServedModel, body: bytes, *, explain: bool = False) -> bytes:
+    """Validate a /predict body, predict every row in one pass (explained if asked), encode the answer."""
     codec = served.derived(record_codec)
     decoded = codec.decoder.decode(body)
-    return codec.encoder.encode(dataplane.infer(served, decoded.matrix), batch=decoded.batch)
+    return codec.encoder.encode(dataplane.infer(served, decoded.matrix, explain=explain), batch=decoded.batch)

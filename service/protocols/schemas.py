@@ -84,6 +84,45 @@ class RequestSchemas:
         return request, response, components
 
 
+def _decision_support_fields(manifest: Manifest) -> dict[str, Any]:
+    """The response's out-of-distribution check and optional explanation, for the OpenAPI document."""
+    feature_name: Any = Literal[tuple(feature.api_name for feature in manifest.features)]
+    out_of_distribution: Any = create_model(
+        "OutOfDistribution",
+        __doc__="How unlike the training rows the record is, from the training data's statistics.",
+        score=(float, Field(ge=0, description="Above 1: the record is flagged. About 1 in 100 typical records is.")),
+        flagged=(bool, Field(description="The record is unlike the training data; it is still predicted.")),
+        feature=(feature_name, Field(description="The feature least consistent with the others: look there first.")),
+    )
+    positive = manifest.positive_class
+    method: Any = Literal["integrated_gradients"]
+    attribution: Any = create_model(
+        "FeatureAttribution",
+        feature=(feature_name, ...),
+        value=(float, Field(description="The record's value.")),
+        attribution=(float, Field(description=f"How much it moved P({positive}) from the baseline's.")),
+        direction=(str, Field(description="The class it pushes towards, or 'none'.")),
+    )
+    explanation: Any = create_model(
+        "Explanation",
+        __doc__=f"Integrated gradients of P({positive}); the attributions add up to P(record) - P(baseline).",
+        method=(method, ...),
+        output=(str, Field(description="The probability explained.")),
+        baseline=(str, Field(description="The record the attributions are measured from.")),
+        baseline_probability=(float, Field(ge=0, le=1)),
+        completeness_error=(float, Field(ge=0, description="|sum of attributions - (P(record) - P(baseline))|")),
+        top_features=(list[attribution], Field(description="The largest attributions, largest first.")),
+        attributions=(dict[str, float], Field(description="Every feature's attribution, by name.")),
+    )
+    return {
+        "out_of_distribution": (
+            out_of_distribution | None,
+            Field(default=None, description="Present whenever the model directory holds the training statistics."),
+        ),
+        "explanation": (explanation | None, Field(default=None, description="Only with ?explain=true.")),
+    }
+
+
 def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSchemas:
     features = manifest.features
     feature_fields: dict[str, Any] = {feature.api_name: (_feature_type(feature), ...) for feature in features}
@@ -148,6 +187,7 @@ def build_request_schemas(manifest: Manifest, max_batch_rows: int) -> RequestSch
             ),
         ),
         "probabilities": (class_probabilities, ...),
+        **_decision_support_fields(manifest),
     }
     prediction_item: Any = create_model("BatchPrediction", **prediction_fields)
     version_field: dict[str, Any] = {"model_version": (str, Field(description="Version of the model that answered."))}

@@ -18,7 +18,7 @@ from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
-from service.rest.endpoints import health, metadata, metrics, predict
+from service.rest.endpoints import health, metadata, metrics, model_card, predict
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware
 from service.rest.openapi import install_openapi
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     endpoints = add_endpoints(app, (*predict.ENDPOINTS, *health.ENDPOINTS), api_key=settings.api_key is not None)
     app.include_router(metadata.router)
+    app.include_router(model_card.router)
     app.include_router(metrics.router)
     app.add_middleware(FastDispatch, endpoints=endpoints)
     if settings.cors_origins:

@@ -72,4 +72,9 @@ def _predict_examples(dataplane: DataPlane, served: ServedModel) -> tuple[dict[s
         }
         for key, example in requests.items()
     }
+    named = requests["named"]
+    responses["named_explained"] = {
+        "summary": named["summary"] + ", with ?explain=true",
+        "value": orjson.loads(predict_body(dataplane, served, orjson.dumps(named["value"]), explain=True)),
+    }
     return requests, responses

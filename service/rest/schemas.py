@@ -54,6 +54,12 @@ class LimitsInfo(BaseModel):
     max_body_bytes: int
 
 
+class OutOfDistributionInfo(BaseModel):
+    method: str
+    thresholds: dict[str, float] = Field(description="Each statistic's value at which the score reaches 1.")
+    flagged_when: str
+
+
 class MetadataResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -63,6 +69,14 @@ class MetadataResponse(BaseModel):
     classes: list[str] = Field(description="Class names, in the order of the probabilities.")
     positive_class: str
     decision_threshold: float = Field(description="The label is the positive class when its probability reaches it.")
+    threshold_selection: dict[str, Any] = Field(
+        description="How the threshold was chosen (target sensitivity, method) and the sensitivity and specificity "
+        "it gave under nested cross-validation, with intervals, beside those at 0.5; empty for older models."
+    )
+    out_of_distribution: OutOfDistributionInfo | None = Field(
+        description="How every prediction's out-of-distribution score is computed; null if the model has no statistics."
+    )
+    model_card: str | None = Field(description="Path of the model card (JSON; add .md for markdown), if it has one.")
     features: list[FeatureInfo] = Field(description="In the order of the array form.")
     metrics: dict[str, Any] = Field(description="Training and held-out evaluation metrics.")
     artifacts: dict[str, str] = Field(description="SHA-256 of every file of the model directory.")

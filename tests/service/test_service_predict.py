@@ -37,7 +37,7 @@ def test_named_record_gets_one_prediction_object(
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"label", "probability_malignant", "probabilities", "model_version"}
+    assert set(body) == {"label", "probability_malignant", "probabilities", "out_of_distribution", "model_version"}
     assert body["model_version"] == manifest.model_version
     assert set(body["probabilities"]) == set(manifest.classes)
     assert body["probability_malignant"] == body["probabilities"]["malignant"]
@@ -89,7 +89,7 @@ def test_batch_answers_in_request_order_with_the_kserve_v1_shape(
     assert body["model_version"] == manifest.model_version
     assert len(body["predictions"]) == 10
     for prediction, expected in zip(body["predictions"], offline(rows), strict=True):
-        assert set(prediction) == {"label", "probability_malignant", "probabilities"}
+        assert set(prediction) == {"label", "probability_malignant", "probabilities", "out_of_distribution"}
         assert_same_probabilities(_probabilities(prediction, manifest.classes), expected)
 
 

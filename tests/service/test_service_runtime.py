@@ -12,6 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
+from neuralnet.attribution import Attributions
 from service.errors import PredictionFailedError
 from service.model import ModelRuntime
 
@@ -49,6 +50,9 @@ def test_more_than_two_classes_pick_the_likeliest_other_class(runtime: ModelRunt
         def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
             return np.array([[0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.4, 0.5, 0.1]])[: len(X)]
 
+        def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
+            raise NotImplementedError
+
     manifest = runtime.manifest.model_copy(update={"classes": ("malignant", "benign", "other")})
     three = dataclasses.replace(runtime, manifest=manifest, model=ThreeClasses())
     assert three.predict(np.zeros((3, 30))).label_indices.tolist() == [0, 2, 1]
@@ -61,6 +65,9 @@ def test_unusable_model_output_is_a_prediction_failure(runtime: ModelRuntime, ou
     class Odd:
         def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
             return output
+
+        def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
+            raise NotImplementedError
 
     with pytest.raises(PredictionFailedError):
         dataclasses.replace(runtime, model=Odd()).predict(np.zeros((1, 30)))

@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from neuralnet.artifacts import MANIFEST_FILE, LoadedModel, load_model_dir, load_novelty_detector
+from neuralnet.artifacts import MANIFEST_FILE, LoadedModel, load_model_dir, load_serving_files
 from training import cli
 from training.dataset import VALID_MAX_FACTOR
 
@@ -223,7 +223,7 @@ def test_model_card_is_written_as_json_and_markdown_and_hashed(loaded: LoadedMod
 
 
 def test_the_out_of_distribution_statistics_come_from_the_training_rows(loaded: LoadedModel) -> None:
-    detector = load_novelty_detector(loaded.directory)
+    detector = load_serving_files(loaded.directory).novelty
     assert detector is not None
     X_train, _ = _training_rows()
     logs = np.log(X_train + detector.offset)
