@@ -170,6 +170,8 @@ class DataPlane:
         ``explain``, also attribute each row's probability to its features (which costs some 50 predictions)."""
         prediction = served.runtime.predict(rows)
         explanation = Explanation(served.runtime.explain(rows), rows) if explain else None
+        if prediction.novelty is not None:
+            self._metrics.count_out_of_distribution(int(np.count_nonzero(prediction.novelty.flagged)))
         self._metrics.count_predictions(
             served.runtime.classes,
             np.bincount(prediction.label_indices, minlength=len(served.runtime.classes)).tolist(),

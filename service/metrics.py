@@ -51,6 +51,11 @@ class Metrics:
         self.predictions = Counter(
             "predictions_total", "Rows predicted, by predicted label.", ["label"], registry=self.registry
         )
+        self.out_of_distribution = Counter(
+            "predictions_out_of_distribution_total",
+            "Rows predicted whose out-of-distribution score flagged them (against predictions_total: drift).",
+            registry=self.registry,
+        )
         self.batch_rows = Histogram(
             "prediction_batch_rows", "Rows per /predict request.", buckets=ROWS_BUCKETS, registry=self.registry
         )
@@ -92,6 +97,10 @@ class Metrics:
                 self.predictions.labels(label).inc(count)
                 rows += count
         self.batch_rows.observe(rows)
+
+    def count_out_of_distribution(self, flagged: int) -> None:
+        if flagged:
+            self.out_of_distribution.inc(flagged)
 
     def model_loaded(self, version: str | None) -> None:
         if self._version is not None and self._version != version:

@@ -51,12 +51,19 @@ def test_a_valid_record_with_one_feature_tripled_is_flagged_named_and_still_pred
     shifted = typical.copy()
     shifted[0] *= 3  # mean radius x3: within the valid range, not with this perimeter and area
     before = client.post("/predict", json=as_named(typical)).json()
+    flagged_before = _flagged_count(client)
     after = client.post("/predict", json=as_named(shifted)).json()
+    assert _flagged_count(client) == flagged_before + 1  # for the /metrics drift signal
     assert before["out_of_distribution"]["flagged"] is False
     assert after["out_of_distribution"]["flagged"] is True
     assert after["out_of_distribution"]["score"] > 1.0
     assert after["out_of_distribution"]["feature"] == "mean_radius"
     assert after["label"] in ("malignant", "benign")
+
+
+def _flagged_count(client: TestClient) -> float:
+    lines = client.get("/metrics").text.splitlines()
+    return next(float(line.split()[-1]) for line in lines if line.startswith("predictions_out_of_distribution_total"))
 
 
 def test_explanations_come_only_when_asked_and_add_up_to_the_probability(

@@ -70,7 +70,7 @@ ENDPOINTS = (
                 "statistics (`flagged` above 1, the `feature` least consistent with the others); a flagged record is "
                 "still predicted, but was unlike anything the model was trained on. With `?explain=true` each "
                 "prediction also carries an `explanation`: integrated-gradient attributions of the positive class's "
-                "probability to every feature, against the training mean, the largest first (about 0.2 ms per record; "
+                "probability to every feature, against the training mean, the largest first (under 1 ms per record; "
                 "requests without it pay nothing)."
             ),
             "openapi_extra": {
