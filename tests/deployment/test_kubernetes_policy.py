@@ -31,15 +31,30 @@ def one(documents: list[Document], kind: str) -> Document:
     return document
 
 
+def image_reference(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference, each empty when absent."""
+    name, _, digest = image.partition("@")
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:  # no tag, or the colon was a registry's port
+        repository, tag = name, ""
+    return repository, tag, digest
+
+
 def test_images_are_pinned(rendered: dict[str, list[Document]], production_kustomization: str) -> None:
+    """Images from a registry, at a release tag or a digest: never `latest`, the locally built `dev`, or none."""
     for name, pod in pod_specs(rendered[production_kustomization]).items():
         for container in containers(pod):
-            image = container["image"]
-            repository, _, tag = image.rpartition("@")[0].rpartition(":") if "@" in image else image.rpartition(":")
-            assert "/" in image.split(":")[0], f"{name}: {image} names no registry"
-            assert "@sha256:" in image or (repository and tag not in {"", "latest", "dev"}), (
-                f"{name}: {image} is not pinned to a release tag or digest"
+            repository, tag, digest = image_reference(container["image"])
+            assert "/" in repository, f"{name}: {container['image']} names no registry"
+            assert digest.startswith("sha256:") or tag not in {"", "latest", "dev"}, (
+                f"{name}: {container['image']} is not pinned to a release tag or digest"
             )
+
+
+def test_image_references_are_read_right() -> None:
+    assert image_reference("registry.example.com:5000/wdbc/api") == ("registry.example.com:5000/wdbc/api", "", "")
+    assert image_reference("r.example/wdbc/api:0.1.0") == ("r.example/wdbc/api", "0.1.0", "")
+    assert image_reference("r.example/api:latest@sha256:ab") == ("r.example/api", "latest", "sha256:ab")
 
 
 def test_every_container_has_requests_and_limits(rendered: dict[str, list[Document]], kustomization: str) -> None:
