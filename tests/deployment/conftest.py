@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -100,7 +100,33 @@ def compose_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in COMPOSE_VARIABLES}
 
 
-# ---- Kubernetes manifests ----------------------------------------------------------------------------------------
+# ---- the Docker engine ---------------------------------------------------------------------------------------
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """The docker CLI, once ``docker info`` has answered."""
+    docker = shutil.which("docker")
+    if docker is None:
+        _unavailable('no docker CLI on PATH; start an engine: eval "$(.ci/start-engine.sh)"')
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        _unavailable("no Docker engine: DOCKER_HOST is unset and /var/run/docker.sock does not exist")
+    try:
+        info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        _unavailable("no Docker engine: `docker info` did not answer within 30 s")
+    if info.returncode != 0:
+        _unavailable(f"no Docker engine: `docker info` failed: {info.stderr.strip()[-400:]}")
+    return docker
+
+
+# ---- Kubernetes manifests ------------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = REPO / "deploy" / "kubernetes"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,7 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -34,29 +33,6 @@ APP_UID = "10001"
 
 
 # ---- engine and stacks ---------------------------------------------------------------------------------------
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("REQUIRE_DOCKER") == "1":
-        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def docker_engine() -> str:
-    """The docker CLI, once ``docker info`` has answered."""
-    docker = shutil.which("docker")
-    if docker is None:
-        _unavailable('no docker CLI on PATH; start an engine: eval "$(.ci/start-engine.sh)"')
-    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
-        _unavailable("no Docker engine: DOCKER_HOST is unset and /var/run/docker.sock does not exist")
-    try:
-        info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        _unavailable("no Docker engine: `docker info` did not answer within 30 s")
-    if info.returncode != 0:
-        _unavailable(f"no Docker engine: `docker info` failed: {info.stderr.strip()[-400:]}")
-    return docker
 
 
 @dataclass
