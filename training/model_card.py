@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from training.calibration import Calibration
 from training.evaluation import HeldOut
+from training.report import interval_text
 from training.threshold import FIXED_THRESHOLD, ThresholdSelection, wilson
 
 INTENDED_USE: Final = {
@@ -202,8 +203,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         "| records | n | flagged |",
         "|---|---|---|",
         f"| held-out rows (false alarms) | {ood['measured']['false_alarms']['n']} | "
-        f"{_rate(ood['measured']['false_alarms'])} |",
-        *(f"| {name} | {figures['n']} | {_rate(figures)} |" for name, figures in ood["measured"]["detection"].items()),
+        f"{interval_text(ood['measured']['false_alarms'])} |",
+        *(
+            f"| {name} | {figures['n']} | {interval_text(figures)} |"
+            for name, figures in ood["measured"]["detection"].items()
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -253,8 +257,9 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     heldout = metrics["heldout"]
     lines = [
         f"Held-out rows ({heldout['rows']}, at the decision threshold; {heldout['interval']} intervals): accuracy "
-        f"{_rate(heldout['accuracy'])}, sensitivity {_rate(heldout['sensitivity'])}, specificity "
-        f"{_rate(heldout['specificity'])}, ROC AUC {heldout['roc_auc']:.4f}, Brier {heldout['brier_score']:.4f}.",
+        f"{interval_text(heldout['accuracy'])}, sensitivity {interval_text(heldout['sensitivity'])}, "
+        f"specificity {interval_text(heldout['specificity'])}, ROC AUC {heldout['roc_auc']:.4f}, "
+        f"Brier {heldout['brier_score']:.4f}.",
     ]
     cv = metrics["cross_validation"]
     if cv is None:
@@ -277,11 +282,9 @@ def _threshold_lines(threshold: dict[str, Any]) -> list[str]:
             "",
             "| rule (nested cross-validation, training rows) | sensitivity | specificity |",
             "|---|---|---|",
-            f"| threshold chosen for the target | {_rate(nested['sensitivity'])} | {_rate(nested['specificity'])} |",
-            f"| {FIXED_THRESHOLD} | {_rate(fixed['sensitivity'])} | {_rate(fixed['specificity'])} |",
+            *(
+                f"| {rule} | {interval_text(point['sensitivity'])} | {interval_text(point['specificity'])} |"
+                for rule, point in (("threshold chosen for the target", nested), (str(FIXED_THRESHOLD), fixed))
+            ),
         ]
     return lines
-
-
-def _rate(figures: dict[str, Any]) -> str:
-    return f"{figures['value']:.3f} [{figures['ci_low']:.3f}, {figures['ci_high']:.3f}]"

@@ -198,7 +198,7 @@ def _cells(point: OperatingPoint) -> list[str]:
 
 
 def _rate(rate: Rate) -> str:
-    return f"{rate.value:.3f} [{rate.low:.3f}, {rate.high:.3f}]"
+    return interval_text(rate.as_json())
 
 
 def calibration_lines(calibrations: dict[str, Calibration], label: str) -> list[str]:
@@ -224,9 +224,9 @@ def calibration_lines(calibrations: dict[str, Calibration], label: str) -> list[
 def out_of_distribution_lines(measured: dict[str, Any]) -> list[str]:
     """The report's section on the out-of-distribution flag: false alarms and detection, with intervals."""
     alarms = measured["false_alarms"]
-    rows = [[f"held-out rows flagged (goal <= {alarms['goal']:.0%})", str(alarms["n"]), _interval(alarms)]]
+    rows = [[f"held-out rows flagged (goal <= {alarms['goal']:.0%})", str(alarms["n"]), interval_text(alarms)]]
     rows += [
-        [f"{name} (goal >= {figures['goal']:.0%})", str(figures["n"]), _interval(figures)]
+        [f"{name} (goal >= {figures['goal']:.0%})", str(figures["n"]), interval_text(figures)]
         for name, figures in measured["detection"].items()
     ]
     return [
@@ -239,7 +239,8 @@ def out_of_distribution_lines(measured: dict[str, Any]) -> list[str]:
     ]
 
 
-def _interval(figures: dict[str, Any]) -> str:
+def interval_text(figures: dict[str, Any]) -> str:
+    """``0.982 [0.949, 0.994]`` from a rate's ``value``, ``ci_low`` and ``ci_high``."""
     return f"{figures['value']:.3f} [{figures['ci_low']:.3f}, {figures['ci_high']:.3f}]"
 
 
