@@ -7,11 +7,11 @@ Written into every model directory twice from one dictionary (file names in :mod
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Final
 
 from training.calibration import Calibration
 from training.evaluation import HeldOut
+from training.record import RunRecord
 from training.report import interval_text
 from training.threshold import FIXED_THRESHOLD, ThresholdSelection, wilson
 
@@ -76,22 +76,6 @@ OUT_OF_DISTRIBUTION: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CardData:
-    """What the card is made of: the run's identity and its measured figures."""
-
-    model_version: str
-    created_at: str
-    preset: str
-    architecture: str
-    training_data: dict[str, Any]
-    heldout: HeldOut
-    threshold: ThresholdSelection
-    cv: dict[str, dict[str, float]] | None
-    calibration: Calibration | None
-    out_of_distribution: dict[str, Any]
-
-
 def architecture(model: Any) -> str:
     """``mean of 10 30-32-1 tanh networks``: layer widths from the fitted weights."""
     members = getattr(model, "estimators_", None) or [model]
@@ -101,7 +85,7 @@ def architecture(model: Any) -> str:
     return f"mean of {len(members)} {network}s" if len(members) > 1 else f"one {network}"
 
 
-def build_card(data: CardData) -> dict[str, Any]:
+def build_card(data: RunRecord) -> dict[str, Any]:
     """The card as a JSON-ready dictionary."""
     return {
         "model": {

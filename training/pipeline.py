@@ -31,8 +31,10 @@ from neuralnet.artifacts import (
     point_latest_at,
     write_model_dir,
 )
+from neuralnet.novelty import NoveltyDetector
 from training import calibration, dataset, estimators, evaluation, model_card, novelty, report, threshold
 from training.errors import TrainingError
+from training.record import RunRecord
 from training.search import Grid, SearchResult, run_search
 
 logger = logging.getLogger(__name__)
@@ -110,27 +112,77 @@ def train(
     """The whole run: split, (search), fit, evaluate, (cross-validate with the peers), write ``destination``."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    model_version = model_version or new_model_version(config.preset, now)
+    _check_config(config)
+    estimator = _build_preset(config)
+    data = dataset.load_dataset()
+    split = dataset.split_dataset(data, config.seed)
+    logger.info("data: %d training rows, %d held out (seed %d)", len(split.y_train), len(split.y_test), config.seed)
+    estimator, search = _search(config, estimator, split)
+    label = f"{config.preset} (tuned)" if search is not None else config.preset
+    fitted = _fit_and_compare(config, estimator, label, data, split)
+    detector = novelty.fit_detector(split.X_train)
+    record = _record(
+        config,
+        fitted,
+        detector,
+        label=label,
+        search=search,
+        data=data,
+        split=split,
+        model_version=model_version or new_model_version(config.preset, now),
+        created_at=_iso(now),
+    )
+    files = {**fitted.plots, NOVELTY_FILE: detector.to_npz(), **_documents(record)}
+    manifest = _write(destination, record, fitted, files, config.signing_key)
+    return TrainingResult(
+        directory=destination,
+        manifest=manifest,
+        summary=report.summary_table(record),
+        search=search,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitted:
+    """The fitted scaler and model, with what was measured while fitting them."""
+
+    scaler: StandardScaler
+    model: Any
+    convergence: list[str]
+    selection: threshold.ThresholdSelection
+    heldout: evaluation.HeldOut
+    comparison: evaluation.Comparison | None
+    plots: dict[str, bytes]
+
+
+def _check_config(config: TrainingConfig) -> None:
     if config.cv_repeats < 0:
         raise TrainingError(f"cv_repeats must be >= 0, got {config.cv_repeats}")
     if not 0.0 < config.target_sensitivity < 1.0:
         raise TrainingError(f"the target sensitivity must be between 0 and 1, got {config.target_sensitivity}")
+
+
+def _build_preset(config: TrainingConfig) -> Any:
     try:
-        estimator = estimators.build_preset(config.preset, config.seed)
+        return estimators.build_preset(config.preset, config.seed)
     except ValueError as error:
         raise TrainingError(str(error)) from None
 
-    data = dataset.load_dataset()
+
+def _search(config: TrainingConfig, estimator: Any, split: dataset.Split) -> tuple[Any, SearchResult | None]:
+    """With a grid: search it on the training rows, and the estimator with the best parameters."""
+    if config.grid is None:
+        return estimator, None
+    search = run_search(estimator, config.grid, split.X_train, split.y_train, seed=config.seed)
+    return clone(estimator).set_params(**search.best_params), search
+
+
+def _fit_and_compare(
+    config: TrainingConfig, estimator: Any, label: str, data: dataset.Dataset, split: dataset.Split
+) -> _Fitted:
+    """Fit and evaluate the model while the cross-validation of it and its peers runs in worker processes."""
     positive_label = data.target_names.index(POSITIVE_CLASS)
-    split = dataset.split_dataset(data, config.seed)
-    logger.info("data: %d training rows, %d held out (seed %d)", len(split.y_train), len(split.y_test), config.seed)
-
-    search = None
-    if config.grid is not None:
-        search = run_search(estimator, config.grid, split.X_train, split.y_train, seed=config.seed)
-        estimator = clone(estimator).set_params(**search.best_params)
-
-    label = f"{config.preset} (tuned)" if search is not None else config.preset
     peer_factories = estimators.peers(config.preset)
     cross_validation = None
     if config.cv_repeats > 0:  # in worker processes, while this one fits and evaluates below
@@ -147,110 +199,101 @@ def train(
         logger.info("fitted %s in %.1f s", label, time.perf_counter() - fit_started)
 
         selection = _select_threshold(config, estimator, split, positive_label)
-        class_names = tuple(data.target_names[int(code)] for code in model.classes_)
         heldout = evaluation.evaluate_heldout(
             model,
             X_test,
             split.y_test,
-            class_names=class_names,
+            class_names=_class_names(model, data),
             positive_class=POSITIVE_CLASS,
             threshold=selection.threshold,
         )
-        extra_files, plot_names = _plots(model, heldout, label) if config.plots else ({}, [])
+        plots = _plots(model, heldout, label) if config.plots else {}
         comparison = None
         if cross_validation is not None:
             comparison = _compare(config, peer_factories, cross_validation, X_train, X_test, split=split, data=data)
-            if plot_names:
-                extra_files[report.RELIABILITY_PLOT_FILE] = report.plot_reliability(comparison.calibration, label)
-                plot_names.append(report.RELIABILITY_PLOT_FILE)
+            if plots:
+                plots[report.RELIABILITY_PLOT_FILE] = report.plot_reliability(comparison.calibration, label)
     finally:
         if cross_validation is not None:
             cross_validation.cancel()  # stops the workers when something above failed; a no-op once done
-    notes = {label: convergence, **(comparison.notes if comparison is not None else {})}
-    notes = {name: messages for name, messages in notes.items() if messages}
+    return _Fitted(scaler, model, convergence, selection, heldout, comparison, plots)
 
-    basis, target = _quality(label, heldout, comparison)
-    metrics = _metrics(label, heldout, basis, target, comparison=comparison, notes=notes, search=search)
 
+def _record(
+    config: TrainingConfig,
+    fitted: _Fitted,
+    detector: NoveltyDetector,
+    *,
+    label: str,
+    search: SearchResult | None,
+    data: dataset.Dataset,
+    split: dataset.Split,
+    model_version: str,
+    created_at: str,
+) -> RunRecord:
+    """The one record of the run that the manifest, the report, the model card and the summary derive from."""
+    comparison = fitted.comparison
+    notes = {label: fitted.convergence, **(comparison.notes if comparison is not None else {})}
+    basis, target = _quality(label, fitted.heldout, comparison)
     features = dataset.features(data.feature_names, split.X_train)
-    detector = novelty.fit_detector(split.X_train)
-    metrics["out_of_distribution"] = novelty.measure(detector, split.X_test, features, config.seed)
-    extra_files[NOVELTY_FILE] = detector.to_npz()
-    hyperparameters = estimators.json_safe_params(model)
-    training_data = dataset.training_fingerprint(split)
-    report_data = report.ReportData(
+    return RunRecord(
         model_version=model_version,
-        created_at=_iso(now),
+        created_at=created_at,
         preset=config.preset,
         label=label,
         seed=config.seed,
         positive_class=POSITIVE_CLASS,
-        threshold=selection,
-        training_data=training_data,
-        hyperparameters=hyperparameters,
-        heldout=heldout,
+        features=features,
+        classes=_class_names(fitted.model, data),
+        threshold=fitted.selection,
+        training_data=dataset.training_fingerprint(split),
+        hyperparameters=estimators.json_safe_params(fitted.model),
+        architecture=model_card.architecture(fitted.model),
+        heldout=fitted.heldout,
         comparison=comparison,
         target=target,
         target_basis=basis,
         search=search,
-        notes=notes,
-        plots=plot_names,
-        out_of_distribution=metrics["out_of_distribution"],
+        notes={name: messages for name, messages in notes.items() if messages},
+        plots=list(fitted.plots),
+        out_of_distribution=novelty.measure(detector, split.X_test, features, config.seed),
     )
-    extra_files[report.REPORT_FILE] = report.render_report(report_data).encode("utf-8")
-    card = model_card.build_card(
-        model_card.CardData(
-            model_version=model_version,
-            created_at=_iso(now),
-            preset=config.preset,
-            architecture=model_card.architecture(model),
-            training_data=training_data,
-            heldout=heldout,
-            threshold=selection,
-            cv=None if comparison is None else comparison.scores[label].summary(),
-            calibration=None if comparison is None else comparison.calibration[label],
-            out_of_distribution=metrics["out_of_distribution"],
-        )
-    )
-    extra_files[MODEL_CARD_JSON_FILE] = model_card.render_json(card)
-    extra_files[MODEL_CARD_MARKDOWN_FILE] = model_card.render_markdown(card).encode("utf-8")
 
-    manifest_fields = {
-        "model_version": model_version,
-        "created_at": _iso(now),
-        "preset": config.preset,
-        "features": features,
-        "classes": class_names,
-        "positive_class": POSITIVE_CLASS,
-        "decision_threshold": selection.threshold,
-        "threshold_selection": selection.as_json(),
-        "hyperparameters": hyperparameters,
-        "metrics": metrics,
-        "library_versions": library_versions(),
-        "training_data": training_data,
+
+def _documents(record: RunRecord) -> dict[str, bytes]:
+    """The report and the model card, rendered from the run's record."""
+    card = model_card.build_card(record)
+    return {
+        report.REPORT_FILE: report.render_report(record).encode("utf-8"),
+        MODEL_CARD_JSON_FILE: model_card.render_json(card),
+        MODEL_CARD_MARKDOWN_FILE: model_card.render_markdown(card).encode("utf-8"),
     }
+
+
+def _write(
+    destination: Path, record: RunRecord, fitted: _Fitted, files: dict[str, bytes], signing_key: bytes | None
+) -> Manifest:
+    """Write the model directory through the artifacts contract, signed when there is a key."""
     try:
         manifest = write_model_dir(
             destination,
-            scaler=scaler,
-            model=model,
-            manifest_fields=manifest_fields,
-            extra_files=extra_files,
-            signing_key=config.signing_key,
+            scaler=fitted.scaler,
+            model=fitted.model,
+            manifest_fields=record.manifest_fields(library_versions()),
+            extra_files=files,
+            signing_key=signing_key,
         )
     except (OSError, ArtifactError) as error:
         raise TrainingError(f"cannot write the model directory {destination}: {error}") from None
-    if config.signing_key is None:
+    if signing_key is None:
         logger.info("wrote %s, unsigned (set %s to sign it)", destination, SIGNING_KEY_ENV)
     else:
-        logger.info("wrote %s, signed with key id %s", destination, key_id(config.signing_key))
-    return TrainingResult(
-        directory=destination,
-        manifest=manifest,
-        summary=report.summary_table(report_data),
-        search=search,
-        seconds=time.perf_counter() - started,
-    )
+        logger.info("wrote %s, signed with key id %s", destination, key_id(signing_key))
+    return manifest
+
+
+def _class_names(model: Any, data: dataset.Dataset) -> tuple[str, ...]:
+    return tuple(data.target_names[int(code)] for code in model.classes_)
 
 
 def library_versions() -> dict[str, str]:
@@ -277,37 +320,6 @@ def _quality(
     basis = f"the cross-validation means ({comparison.protocol['n_folds']} folds)"
     means = {metric: summary["mean"] for metric, summary in comparison.scores[label].summary().items()}
     return basis, evaluation.check_target(means)
-
-
-def _metrics(
-    label: str,
-    heldout: evaluation.HeldOut,
-    basis: str,
-    target: dict[str, dict[str, Any]],
-    *,
-    comparison: evaluation.Comparison | None,
-    notes: dict[str, list[str]],
-    search: SearchResult | None,
-) -> dict[str, Any]:
-    """The manifest's ``metrics``: held-out figures, quality target, CV of every compared model, search."""
-    metrics: dict[str, Any] = {
-        "model": label,
-        "heldout": heldout.as_json(),
-        "quality_target": {"basis": basis, "checks": target, "passed": all(c["passed"] for c in target.values())},
-    }
-    if comparison is not None:
-        metrics["cv"] = {
-            "protocol": comparison.protocol,
-            "n_folds": comparison.protocol["n_folds"],
-            "models": {name: scores.summary() for name, scores in comparison.scores.items()},
-        }
-        metrics["calibration"] = {name: c.as_json() for name, c in comparison.calibration.items()}
-        metrics["heldout_peers"] = comparison.heldout
-    if notes:
-        metrics["convergence_warnings"] = notes
-    if search is not None:
-        metrics["search"] = search.as_json()
-    return metrics
 
 
 def _compare(
@@ -372,16 +384,16 @@ def _select_threshold(
     )
 
 
-def _plots(model: Any, heldout: evaluation.HeldOut, label: str) -> tuple[dict[str, bytes], list[str]]:
+def _plots(model: Any, heldout: evaluation.HeldOut, label: str) -> dict[str, bytes]:
     if not report.matplotlib_available():
         logger.info("matplotlib is not installed; skipping the plots")
-        return {}, []
+        return {}
     files: dict[str, bytes] = {}
     curves = report.loss_curves(model)
     if curves:
         files[report.LOSS_PLOT_FILE] = report.plot_loss_curves(curves, f"training loss: {label}")
     files[report.ROC_PLOT_FILE] = report.plot_roc(heldout, POSITIVE_CLASS, f"ROC on the held-out rows: {label}")
-    return files, list(files)
+    return files
 
 
 def _iso(moment: datetime) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -14,6 +12,7 @@ from sklearn.metrics import roc_curve
 
 from training.calibration import Calibration
 from training.evaluation import ANCHORS, LOWER_IS_BETTER, METRICS, QUALITY_TARGET, Comparison, HeldOut
+from training.record import RunRecord
 from training.search import SearchResult
 from training.threshold import FIXED_THRESHOLD, OperatingPoint, Rate, ThresholdSelection
 
@@ -25,32 +24,30 @@ RELIABILITY_PLOT_FILE: Final = "reliability_cv.png"
 _TITLES: Final = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier_score": "Brier"}
 
 
-@dataclass(frozen=True, slots=True)
-class ReportData:
-    """Everything the report shows. ``label`` names the shipped model in the tables."""
-
-    model_version: str
-    created_at: str
-    preset: str
-    label: str
-    seed: int
-    positive_class: str
-    threshold: ThresholdSelection
-    training_data: dict[str, Any]
-    hyperparameters: dict[str, Any]
-    heldout: HeldOut
-    comparison: Comparison | None
-    target: dict[str, dict[str, Any]]
-    target_basis: str
-    search: SearchResult | None
-    notes: dict[str, list[str]]
-    plots: Sequence[str]
-    out_of_distribution: dict[str, Any] | None = None
+def render_report(data: RunRecord) -> str:
+    """``report.md``: its sections in order, each from the run's record, separated by a blank line."""
+    sections = [
+        _identity_lines(data),
+        threshold_lines(data.threshold, data.positive_class),
+        _quality_lines(data),
+        _cross_validation_lines(data),
+        calibration_lines(data.comparison.calibration, data.label)
+        if data.comparison and data.comparison.calibration
+        else [],
+        _reference_lines(data.comparison),
+        _heldout_lines(data),
+        out_of_distribution_lines(data.out_of_distribution) if data.out_of_distribution else [],
+        _notes_lines(data.notes),
+        ["## Grid search", "", *search_lines(data.search, markdown=True)] if data.search is not None else [],
+        ["## Hyperparameters", "", "```json", json.dumps(data.hyperparameters, indent=2), "```"],
+        ["## Plots", "", *(f"![{name}]({name})" for name in data.plots)] if data.plots else [],
+    ]
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 
-def render_report(data: ReportData) -> str:
+def _identity_lines(data: RunRecord) -> list[str]:
     n_train, n_test = data.training_data["n_rows"], data.training_data["n_test_rows"]
-    lines = [
+    return [
         f"# Model {data.model_version}",
         "",
         f"- created: {data.created_at}",
@@ -59,64 +56,71 @@ def render_report(data: ReportData) -> str:
         f"{data.training_data['split_seed']}); held out: {n_test}",
         f"- training data sha256: `{data.training_data['sha256']}`",
         f"- decision: {data.positive_class} when P({data.positive_class}) >= {data.threshold.threshold:.4f}",
-        "",
-        *threshold_lines(data.threshold, data.positive_class),
-        "",
+    ]
+
+
+def _quality_lines(data: RunRecord) -> list[str]:
+    rows = [
+        [
+            _TITLES[metric],
+            f"{'<=' if metric in LOWER_IS_BETTER else '>='} {check['target']}",
+            f"{check['value']:.4f}",
+            "pass" if check["passed"] else "**fail**",
+        ]
+        for metric, check in data.target.items()
+    ]
+    return [
         "## Quality target",
         "",
         f"Judged on {data.target_basis}.",
         "",
-        "| metric | target | value | result |",
-        "|---|---|---|---|",
+        _markdown_table(["metric", "target", "value", "result"], rows),
     ]
-    for metric, check in data.target.items():
-        bound = "<=" if metric in LOWER_IS_BETTER else ">="
-        verdict = "pass" if check["passed"] else "**fail**"
-        lines.append(f"| {_TITLES[metric]} | {bound} {check['target']} | {check['value']:.4f} | {verdict} |")
-    lines += ["", "## Cross-validation on the same folds", ""]
+
+
+def _cross_validation_lines(data: RunRecord) -> list[str]:
+    lines = ["## Cross-validation on the same folds", ""]
     if data.comparison is None:
-        lines.append("Skipped (`--cv-repeats 0`).")
-    else:
-        protocol = data.comparison.protocol
-        lines += [
-            f"{protocol['splitter']}(n_splits={protocol['n_splits']}, n_repeats={protocol['n_repeats']}, "
-            f"random_state={protocol['random_state']}) over all rows: {protocol['n_folds']} folds, "
-            "StandardScaler fitted inside each fold. Mean ± standard deviation over the folds.",
-            "",
-            _markdown_table(
-                ["model", *(_TITLES[m] for m in METRICS), "fit time (all folds)"],
-                [
-                    [
-                        f"**{name}**" if name == data.label else name,
-                        *(f"{s['mean']:.4f} ± {s['std']:.4f}" for s in scores.summary().values()),
-                        f"{scores.seconds:.1f} s",
-                    ]
-                    for name, scores in data.comparison.scores.items()
-                ],
-            ),
+        return [*lines, "Skipped (`--cv-repeats 0`)."]
+    protocol = data.comparison.protocol
+    rows = [
+        [
+            f"**{name}**" if name == data.label else name,
+            *(f"{s['mean']:.4f} ± {s['std']:.4f}" for s in scores.summary().values()),
+            f"{scores.seconds:.1f} s",
         ]
-    if data.comparison is not None and data.comparison.calibration:
-        lines += ["", *calibration_lines(data.comparison.calibration, data.label)]
-    lines += [
+        for name, scores in data.comparison.scores.items()
+    ]
+    return [
+        *lines,
+        f"{protocol['splitter']}(n_splits={protocol['n_splits']}, n_repeats={protocol['n_repeats']}, "
+        f"random_state={protocol['random_state']}) over all rows: {protocol['n_folds']} folds, "
+        "StandardScaler fitted inside each fold. Mean ± standard deviation over the folds.",
         "",
+        _markdown_table(["model", *(_TITLES[m] for m in METRICS), "fit time (all folds)"], rows),
+    ]
+
+
+def _reference_lines(comparison: Comparison | None) -> list[str]:
+    return [
         "Reference figures quoted by the issue (CV means, same protocol with 10 repeats), each followed by "
         "the figure measured here when cross-validation ran:",
         "",
         _markdown_table(
             ["model", *(_TITLES[m] for m in METRICS)],
-            [*_anchor_rows(data.comparison), ["quality target", *_target_cells()]],
+            [*_anchor_rows(comparison), ["quality target", *_target_cells()]],
         ),
-        "",
+    ]
+
+
+def _heldout_lines(data: RunRecord) -> list[str]:
+    rows = [[f"**{data.label}**", *(f"{data.heldout.metrics[m]:.4f}" for m in METRICS)]]
+    if data.comparison is not None:
+        rows += [[name, *(f"{figures[m]:.4f}" for m in METRICS)] for name, figures in data.comparison.heldout.items()]
+    return [
         "## Held-out rows",
         "",
-    ]
-    heldout_rows = [[f"**{data.label}**", *(f"{data.heldout.metrics[m]:.4f}" for m in METRICS)]]
-    if data.comparison is not None:
-        heldout_rows += [
-            [name, *(f"{figures[m]:.4f}" for m in METRICS)] for name, figures in data.comparison.heldout.items()
-        ]
-    lines += [
-        _markdown_table(["model", *(_TITLES[m] for m in METRICS)], heldout_rows),
+        _markdown_table(["model", *(_TITLES[m] for m in METRICS)], rows),
         "",
         f"Confusion matrix of {data.label} (rows: true class, columns: predicted class):",
         "",
@@ -134,22 +138,21 @@ def render_report(data: ReportData) -> str:
         data.heldout.report_text.rstrip(),
         "```",
     ]
-    if data.out_of_distribution:
-        lines += ["", *out_of_distribution_lines(data.out_of_distribution)]
-    if data.notes:
-        lines += ["", "## Notes", ""]
-        lines += [
+
+
+def _notes_lines(notes: dict[str, list[str]]) -> list[str]:
+    if not notes:
+        return []
+    return [
+        "## Notes",
+        "",
+        *(
             f"- {name}, fitted on the training rows: {message} (ConvergenceWarning; silenced during "
             "cross-validation and grid search)"
-            for name, messages in data.notes.items()
+            for name, messages in notes.items()
             for message in messages
-        ]
-    if data.search is not None:
-        lines += ["", "## Grid search", "", *search_lines(data.search, markdown=True)]
-    lines += ["", "## Hyperparameters", "", "```json", json.dumps(data.hyperparameters, indent=2), "```"]
-    if data.plots:
-        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in data.plots]
-    return "\n".join(lines) + "\n"
+        ),
+    ]
 
 
 def threshold_lines(selection: ThresholdSelection, positive_class: str) -> list[str]:
@@ -278,7 +281,7 @@ def search_lines(search: SearchResult, *, markdown: bool, top: int = 10) -> list
     return [intro, "", table]
 
 
-def summary_table(data: ReportData) -> str:
+def summary_table(data: RunRecord) -> str:
     """Plain-text table for stdout: CV mean ± std of every compared model, then the held-out figures."""
     header = ["model", *(_TITLES[m] for m in METRICS)]
     blocks = []
