@@ -3,13 +3,12 @@
 It knows nothing about HTTP or any wire format. Protocol adapters (``service.protocols``) decode a request
 into a float64 matrix, call :meth:`DataPlane.infer` with the model they took from :meth:`DataPlane.current`,
 and encode the :class:`Inference` it returns. A request takes the current model once and keeps it to the end,
-so loading another model (which builds it completely, then swaps one reference) never mixes two models in
-one answer.
+so loading another version (which the registry, ``service.registry``, builds completely, then swaps in as one
+reference) never mixes two models in one answer.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +17,12 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import (
-    NO_KEYS,
-    SIGNING_KEY_ENV,
-    AlteredArtifactError,
-    ArtifactError,
-    ForbiddenArtifactError,
-    IncompatibleArtifactError,
-    MissingArtifactError,
-    SignatureError,
-    SigningKeys,
-)
+from neuralnet.artifacts import NO_KEYS, SigningKeys
 from neuralnet.attribution import Attributions
 from neuralnet.novelty import NoveltyScores
-from service.errors import ErrorDetail, ModelNotReadyError
 from service.metrics import Metrics
 from service.model import ModelRuntime
-
-logger = logging.getLogger("service.model")
+from service.registry import ModelRegistry
 
 T = TypeVar("T")
 
@@ -111,39 +98,31 @@ class ServedModel:
             return value
 
 
-_REASONS: tuple[tuple[type[ArtifactError], str], ...] = (
-    (MissingArtifactError, "missing"),
-    (AlteredArtifactError, "altered"),
-    (SignatureError, "signature"),
-    (IncompatibleArtifactError, "incompatible"),
-    (ForbiddenArtifactError, "forbidden"),
-)
-
-
 class DataPlane:
-    """Holds the served model (or why there is none) and runs inference for every protocol.
+    """Runs inference for every protocol on the model its registry serves.
 
-    ``prepare`` lists what each protocol derives from a model (codecs, documents); they are built when the
-    model loads, before it is served, so the first request pays nothing and a model they reject is not
-    served.
+    ``prepare`` lists what each protocol derives from a model (codecs, documents); the registry has them built
+    when a version loads, before it is served, so the first request pays nothing and a version they reject is
+    not served.
     """
 
     def __init__(
         self,
         metrics: Metrics,
         *,
+        model_dir: Path,
         model_name: str,
         limits: Limits,
         prepare: tuple[Callable[[ServedModel], object], ...] = (),
         keys: SigningKeys = NO_KEYS,
     ) -> None:
         self._metrics = metrics
-        self._keys = keys
         self._model_name = model_name
         self._limits = limits
         self._prepare = prepare
-        self._served: ServedModel | None = None
-        self._reason = ErrorDetail(("model",), "the model has not been loaded yet", "not_loaded")
+        self.registry: ModelRegistry[ServedModel] = ModelRegistry(
+            model_dir, build=self._serve, metrics=metrics, model_name=model_name, keys=keys
+        )
 
     @property
     def model_name(self) -> str:
@@ -156,14 +135,11 @@ class DataPlane:
     @property
     def served(self) -> ServedModel | None:
         """The model being served, or None; read it once per request and keep it."""
-        return self._served
+        return self.registry.served
 
     def current(self) -> ServedModel:
         """The model being served; ``ModelNotReadyError`` (503) while there is none."""
-        served = self._served
-        if served is None:
-            raise ModelNotReadyError(f"no model is loaded: {self._reason.msg}", [self._reason])
-        return served
+        return self.registry.current()
 
     def infer(self, served: ServedModel, rows: NDArray[np.float64], *, explain: bool = False) -> Inference:
         """Predict validated rows (a C-contiguous float64 ``(n, n_features)`` matrix) in one pass; with
@@ -186,48 +162,9 @@ class DataPlane:
             explanation=explanation,
         )
 
-    def load(self, directory: Path) -> bool:
-        """Load ``directory``; on failure log one line, count it and keep serving what was there (if anything)."""
-        try:
-            runtime = ModelRuntime.load(directory, self._keys)
-            served = ServedModel(name=self._model_name, runtime=runtime, limits=self._limits)
-            for build in self._prepare:
-                served.derived(build)
-        except ArtifactError as error:
-            reason = next((name for kind, name in _REASONS if isinstance(error, kind)), "invalid")
-            return self._failed(directory, reason, str(error))
-        except Exception as error:  # a bug or an unreadable file: still one line, never a crash loop
-            return self._failed(directory, "error", f"{type(error).__name__}: {error}")
-        self._served = served
-        self._metrics.model_loaded(served.version)
-        signature = served.runtime.signature
-        logger.info(
-            "model loaded",
-            extra={
-                "model_version": served.version,
-                "model_dir": str(directory),
-                "signature": signature,
-                "event": "model_loaded",
-            },
-        )
-        if signature != "verified":
-            logger.warning(
-                "the model's signature is not checked (%s): set %s to refuse altered or unsigned models",
-                signature,
-                SIGNING_KEY_ENV,
-                extra={"model_version": served.version, "signature": signature, "event": "model_unsigned"},
-            )
-        return True
-
-    def _failed(self, directory: Path, reason: str, message: str) -> bool:
-        self._metrics.load_failed(reason)
-        if self._served is None:
-            self._reason = ErrorDetail(("model",), message, reason)
-            self._metrics.model_loaded(None)
-        logger.error(
-            "model not loaded (%s): %s",
-            reason,
-            message,
-            extra={"model_dir": str(directory), "reason": reason, "event": "model_load_failed"},
-        )
-        return False
+    def _serve(self, runtime: ModelRuntime) -> ServedModel:
+        """A loaded runtime made ready to serve: what every protocol derives from it is built now."""
+        served = ServedModel(name=self._model_name, runtime=runtime, limits=self._limits)
+        for build in self._prepare:
+            served.derived(build)
+        return served

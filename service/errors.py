@@ -89,6 +89,18 @@ class TooManyRowsError(InvalidInputError):
     code = "too_many_rows"
 
 
+class ModelNotFoundError(ServiceError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class ModelLoadFailedError(ServiceError):
+    """A version asked for by name could not be loaded (the reason is in the details); the old one still serves."""
+
+    status_code = 409
+    code = "model_load_failed"
+
+
 class ModelNotReadyError(ServiceError):
     status_code = 503
     code = "model_not_ready"

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
         default=None,
         description="When set, /predict requires it in 'X-API-Key' or 'Authorization: Bearer'.",
     )
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "When set, the model-repository endpoints (/v2/repository/...) require it in 'X-Admin-Key' or"
+            " 'Authorization: Bearer'. Keep those endpoints off public networks either way."
+        ),
+    )
+    model_watch_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="When above 0, check every so many seconds whether MODEL_DIR (latest) moved, and reload if so.",
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Origins allowed by CORS, comma-separated; empty turns CORS off."
     )
@@ -87,7 +99,7 @@ class Settings(BaseSettings):
         )
         return SigningKeys(current, previous)
 
-    @field_validator("api_key", "model_signing_key", "model_signing_key_previous", mode="before")
+    @field_validator("api_key", "admin_api_key", "model_signing_key", "model_signing_key_previous", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from collections.abc import AsyncIterator
@@ -16,9 +17,10 @@ from service.dataplane import DataPlane, Limits
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
+from service.registry import reload_on_sighup
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
-from service.rest.endpoints import health, metadata, metrics, model_card, predict
+from service.rest.endpoints import health, metadata, metrics, model_card, predict, repository
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware
 from service.rest.openapi import install_openapi
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app_metrics = Metrics()
     dataplane = DataPlane(
         app_metrics,
+        model_dir=settings.model_dir,
         model_name=settings.model_name,
         limits=Limits(max_batch_rows=settings.max_batch_rows, max_body_bytes=settings.max_body_bytes),
         prepare=(record_codec, metadata.metadata_document),
@@ -50,7 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        dataplane.load(settings.model_dir)
+        dataplane.registry.load()
+        stop_sighup = reload_on_sighup()  # until the server runner routes SIGHUP to reload_all itself
+        watch = (
+            asyncio.create_task(dataplane.registry.watch(settings.model_watch_seconds))
+            if settings.model_watch_seconds > 0
+            else None
+        )
         # One BLAS thread per process: the matrices are small, requests run side by side (and workers scale
         # out), and OpenBLAS threads spinning against each other on a busy host made a 10,000-row batch 2-3x
         # slower (measured: 15 ms vs 36-44 ms of inference).
@@ -60,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        if watch is not None:
+            watch.cancel()
+        stop_sighup()
         gc.unfreeze()  # both are process-wide: leave the process as found (tests start many apps in one)
         blas_limits.restore_original_limits()
         if os.environ.get(MULTIPROC_ENV):
@@ -83,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(model_card.router)
     app.include_router(metrics.router)
+    app.include_router(repository.router)
     app.add_middleware(FastDispatch, endpoints=endpoints)
     if settings.cors_origins:
         app.add_middleware(

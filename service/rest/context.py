@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
@@ -58,16 +59,25 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 def check_api_key(settings: Settings, headers: Headers) -> None:
     """When ``API_KEY`` is set, the request must carry it (``X-API-Key`` or ``Authorization: Bearer``)."""
-    if settings.api_key is None:
+    _check_key(settings.api_key, headers, "x-api-key", "API key")
+
+
+def check_admin_key(settings: Settings, headers: Headers) -> None:
+    """When ``ADMIN_API_KEY`` is set, the request must carry it (``X-Admin-Key`` or ``Authorization: Bearer``)."""
+    _check_key(settings.admin_api_key, headers, "x-admin-key", "admin API key")
+
+
+def _check_key(key: SecretStr | None, headers: Headers, header: str, what: str) -> None:
+    if key is None:
         return
-    supplied = headers.get("x-api-key")
+    supplied = headers.get(header)
     if supplied is None:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         supplied = credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
-    expected = settings.api_key.get_secret_value().encode()
-    if supplied is None or not hmac.compare_digest(supplied.encode(), expected):
+    if supplied is None or not hmac.compare_digest(supplied.encode(), key.get_secret_value().encode()):
+        name = "-".join(part.capitalize() for part in header.split("-")).replace("Api", "API")
         raise UnauthorizedError(
-            "a valid API key is required: send it in the 'X-API-Key' header or as 'Authorization: Bearer <key>'",
+            f"a valid {what} is required: send it in the '{name}' header or as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

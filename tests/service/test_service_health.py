@@ -144,7 +144,7 @@ def test_a_failed_reload_keeps_serving_the_previous_model(
     client = make_client(model_dir=model_copy)
     _flip_a_byte(model_copy / MODEL_FILE)
     dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
-    assert dataplane.load(model_copy) is False
+    assert dataplane.registry.load().result == "failed"
     assert client.get("/ready").json() == {"status": "ready", "model_version": manifest.model_version}
 
 
@@ -158,7 +158,7 @@ def test_a_reload_swaps_the_model_atomically(
     (model_copy / MANIFEST_FILE).write_text(json.dumps(document))
 
     dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
-    assert dataplane.load(model_copy) is True
+    assert dataplane.registry.load().result == "loaded"
 
     assert client.get("/ready").json() == {"status": "ready", "model_version": "reloaded-2"}
     assert client.post("/predict", json=data_rows[0].tolist()).json()["model_version"] == "reloaded-2"
