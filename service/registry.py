@@ -204,7 +204,8 @@ class ModelRegistry(Generic[Served]):
 
         A version that fails is tried once per move of the link, not on every check.
         """
-        seen = self.target()
+        loaded = self._loaded
+        seen = loaded.directory if loaded is not None else self.target()
         while True:
             await asyncio.sleep(seconds)
             target = self.target()

@@ -129,3 +129,52 @@ def test_library_version_differences_are_listed_in_the_index(models_root: Path) 
     [entry] = [e for e in registry.index() if e.version == "v-a"]
     assert any(line.startswith("numpy 1.0.0 trained the model") for line in entry.warnings)
     assert os.path.isdir(models_root / "v-a")
+
+
+def test_rollback_points_latest_at_the_previous_version_after_verifying_it(
+    models_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from neuralnet.rollback import main
+
+    for version, created in (("v-a", "2026-01-01T00:00:00Z"), ("v-b", "2026-02-01T00:00:00Z")):
+        manifest = json.loads((models_root / version / "manifest.json").read_text())
+        manifest["created_at"] = created
+        (models_root / version / "manifest.json").write_text(json.dumps(manifest))
+    point_latest_at(models_root, models_root / "v-b")
+    registry = _registry(models_root)
+    registry.reload()
+
+    assert main([str(models_root)]) == 0
+    assert capsys.readouterr().out.strip() == "latest: v-b -> v-a"
+    assert (models_root / "latest").readlink() == Path("v-a")
+    assert registry.reload().version == "v-a"  # what SIGHUP, the watch or a load does next
+
+    assert main([str(models_root)]) == 1  # nothing older than v-a
+    assert "no version older than v-a" in capsys.readouterr().err
+    (models_root / "v-b" / MODEL_FILE).write_bytes(b"damaged")
+    assert main([str(models_root), "v-b"]) == 1  # a target that does not verify: latest stays
+    assert "altered" in capsys.readouterr().err
+    assert (models_root / "latest").readlink() == Path("v-a")
+    assert main([str(models_root), "../elsewhere"]) == 1
+    assert main([]) == 2
+
+
+def test_the_watch_follows_latest(models_root: Path) -> None:
+    import asyncio
+
+    registry = _registry(models_root)
+    registry.reload()
+
+    async def move_and_wait() -> str:
+        watch = asyncio.create_task(registry.watch(0.01))
+        point_latest_at(models_root, models_root / "v-b")
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if registry.current().version == "v-b":
+                break
+        watch.cancel()
+        return registry.current().version
+
+    assert asyncio.run(move_and_wait()) == "v-b"
