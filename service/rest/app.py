@@ -24,7 +24,7 @@ from service.rest.endpoints import health, metadata, metrics, model_card, predic
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware
 from service.rest.openapi import install_openapi
-from service.rest.responses import JSONBytesResponse
+from service.rest.responses import MODEL_VERSION_HEADER, JSONBytesResponse
 from service.settings import Settings, load_settings
 
 DESCRIPTION = """\
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
-            expose_headers=[REQUEST_ID_HEADER, INSTANCE_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, INSTANCE_HEADER, MODEL_VERSION_HEADER],
         )
     app.add_middleware(
         RequestContextMiddleware,

@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 JSON: Final = "application/json"
+MODEL_VERSION_HEADER: Final = "X-Model-Version"
+"""Names the model version that answered, on every inference response, whatever its body's protocol says."""
 
 
 def dump_json(content: Any) -> bytes:

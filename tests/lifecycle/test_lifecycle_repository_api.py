@@ -60,6 +60,10 @@ def test_load_swaps_to_a_named_version_and_back_to_latest(client: TestClient) ->
     assert response.json() == {"name": "wdbc", "version": "v-b", "state": "READY", "result": "loaded"}
     assert client.get("/ready").json()["model_version"] == "v-b"
     assert _index(client)["v-b"]["state"] == "READY"
+    features = client.get("/metadata").json()["features"]
+    row = [(f["training_min"] + f["training_max"]) / 2 for f in features]
+    answer = client.post("/predict", json=row, headers={"X-API-Key": "user-key"})
+    assert answer.headers["x-model-version"] == answer.json()["model_version"] == "v-b"
     assert client.post("/v2/repository/models/wdbc/load", headers=ADMIN).json()["version"] == "v-a"  # latest
 
 

@@ -13,7 +13,7 @@ from service.protocols.predict import predict_body
 from service.rest.body import read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
-from service.rest.responses import Reply
+from service.rest.responses import MODEL_VERSION_HEADER, Reply
 from service.rest.schemas import ErrorResponse
 
 INLINE_BODY_BYTES: Final = 64 * 1024
@@ -32,9 +32,11 @@ async def predict(request: Request) -> Reply:
     served = dataplane.current()
     explain = explain_flag(request.query_params.get(EXPLAIN_PARAMETER)) if request.scope["query_string"] else False
     body = await read_body(request, context.settings.max_body_bytes, json_only=True)
+    version = ((MODEL_VERSION_HEADER, served.version),)  # the model taken above answers, even if another is loaded
     if len(body) <= INLINE_BODY_BYTES and not explain:
-        return Reply(predict_body(dataplane, served, body))
-    return Reply(await run_in_threadpool(partial(predict_body, explain=explain), dataplane, served, body))
+        return Reply(predict_body(dataplane, served, body), headers=version)
+    answer = await run_in_threadpool(partial(predict_body, explain=explain), dataplane, served, body)
+    return Reply(answer, headers=version)
 
 
 def explain_flag(value: str | None) -> bool:
