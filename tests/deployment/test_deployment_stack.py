@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,8 @@ from typing import Any, Protocol
 
 import pytest
 from sklearn.datasets import load_breast_cancer
+
+from tests.lifecycle.loadgen import LoadGenerator
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -235,48 +236,65 @@ def test_replicas_share_the_load_and_roll_out_without_downtime(
     traced = _request(port, "/health", headers={"X-Request-ID": "deploy-test-42"})
     assert traced.headers["x-request-id"] == "deploy-test-42"
 
-    # deploy/rollout.sh retrains and restarts the replicas one at a time: every request meanwhile succeeds, and
-    # afterwards every replica serves the new model.
+    # deploy/rollout.sh retrains and has every replica load the new version live, under load through nginx: not
+    # one request fails, each is answered by the old or the new version, and no replica restarts. Then the
+    # documented rollback (ROLLBACK=previous) brings the old version back the same way.
     old_version = _request(port, "/ready").body["model_version"]
-    statuses: list[int] = []
-    done = threading.Event()
+    started = {replica["ID"]: _started_at(stack, replica["ID"]) for replica in replicas}
+    batch = json.dumps({"instances": [malignant_row] * 50}).encode()
+    new_version = _roll_out_under_load(stack, port, batch, {}, expect_versions=2)
+    assert new_version != old_version
+    assert _roll_out_under_load(stack, port, batch, {"ROLLBACK": "previous"}, expect_versions=2) == old_version
+    assert {replica_id: _started_at(stack, replica_id) for replica_id in started} == started, "a replica restarted"
 
-    def poll() -> None:
-        while not done.is_set():
-            try:
-                statuses.append(_request(port, "/ready").status)
-            except OSError:
-                statuses.append(0)
-            time.sleep(0.1)
 
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
+def _started_at(stack: Stack, container: str) -> str:
+    inspect = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.StartedAt}} {{.RestartCount}}", container],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return inspect.stdout.strip()
+
+
+def _roll_out_under_load(stack: Stack, port: int, body: bytes, env: dict[str, str], *, expect_versions: int) -> str:
+    """Run deploy/rollout.sh while clients post ``body`` through nginx; return the version served afterwards."""
+
+    def version_of(data: bytes) -> str | None:
+        try:
+            answer = json.loads(data)
+            labels = {prediction["label"] for prediction in answer["predictions"]}
+        except (ValueError, KeyError, TypeError):
+            return None
+        return str(answer["model_version"]) if labels == {"malignant"} else None
+
+    with LoadGenerator(f"http://127.0.0.1:{port}/predict", body, version_of, connections=4) as load:
+        while load.answered() < 20:
+            time.sleep(0.05)
         rollout = subprocess.run(
             [str(REPO / "deploy" / "rollout.sh"), *stack.command()[len(stack.compose) :]],
-            env={**stack.env, "COMPOSE": " ".join(stack.compose)},
+            env={**stack.env, "COMPOSE": " ".join(stack.compose), **env},
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
-    finally:
-        done.set()
-        poller.join()
+        seen = load.answered()
+        while load.answered() < seen + 20:  # the load goes on after every replica has swapped
+            time.sleep(0.05)
+        report = load.stop()
     assert rollout.returncode == 0, rollout.stdout + rollout.stderr
-    assert rollout.stdout.count("restarted and ready") == 3
-    assert statuses
-    assert set(statuses) == {200}, f"requests failed during the rollout: {statuses}"
-    # nginx gives a replica that refused connections while restarting a few seconds out before trying it again.
-    versions: dict[str, str] = {}
-    deadline = time.monotonic() + 30
-    while len(versions) < len(replicas) and time.monotonic() < deadline:
-        reply = _request(port, "/ready")
-        versions[reply.headers["x-instance"]] = reply.body["model_version"]
-        time.sleep(0.1)
-    assert set(versions) == {replica["ID"][:12] for replica in replicas}  # restarts keep the container (and id)
-    assert len(set(versions.values())) == 1
-    assert old_version not in versions.values()
+    served = {line.rsplit(" ", 1)[1] for line in rollout.stdout.splitlines() if " serves " in line}
+    assert rollout.stdout.count(" serves ") == 3, rollout.stdout
+    assert len(served) == 1, rollout.stdout
+    assert not report.failures, report.summary()
+    assert len(report.versions) == expect_versions, report.summary()
+    [version] = served
+    assert version in report.versions, report.summary()
+    return version
 
 
 def test_failed_training_keeps_the_api_down(stacks: StackFactory) -> None:

@@ -3,7 +3,9 @@
 The service is deterministic, so for one request body each model version has exactly one correct response
 body. A run is given those bodies (``expected``: body -> version); a response is counted for its version only if
 its status is 200 and its body is byte for byte one of them. Anything else is a failure: another status, a
-reset or refused connection, or a body that matches no version (a mix of two models, say).
+reset or refused connection, or a body that matches no version (a mix of two models, say). Where the bodies
+cannot be known beforehand (a version trained during the run), ``expected`` is a function that names the
+version of a body, or returns None for a body that is wrong.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import http.client
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -45,7 +47,7 @@ class LoadGenerator:
         self,
         url: str,
         body: bytes,
-        expected: Mapping[bytes, str],
+        expected: Mapping[bytes, str] | Callable[[bytes], str | None],
         *,
         connections: int = 4,
         max_seconds: float = 300.0,
@@ -55,7 +57,7 @@ class LoadGenerator:
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._path = parts.path or "/"
         self._body = body
-        self._expected = dict(expected)
+        self._classify = expected.get if isinstance(expected, Mapping) else expected
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._stop = threading.Event()
         self._deadline = time.monotonic() + max_seconds
@@ -104,7 +106,7 @@ class LoadGenerator:
                 connection = None
                 time.sleep(0.01)
                 continue
-            version = self._expected.get(data)
+            version = self._classify(data)
             if response.status != 200:
                 report.failures[f"status {response.status}"] += 1
             elif version is None:
