@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,11 +102,11 @@ def test_loads_run_one_at_a_time(models_root: Path, monkeypatch: pytest.MonkeyPa
     inside, overlap = [0], []
     real_load = ModelRuntime.load
 
-    def counting_load(directory: Path) -> ModelRuntime:
+    def counting_load(directory: Path, *args: Any) -> ModelRuntime:
         inside[0] += 1
         overlap.append(inside[0])
         try:
-            return real_load(directory)
+            return real_load(directory, *args)
         finally:
             inside[0] -= 1
 

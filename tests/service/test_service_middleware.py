@@ -144,9 +144,10 @@ def test_a_model_that_fails_to_predict_is_a_logged_json_500(
             return np.full((len(X), 2), np.nan)
 
     client = make_client()
-    dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
-    served = dataplane.served
-    dataplane._served = dataclasses.replace(served, runtime=dataclasses.replace(served.runtime, model=Broken()))
+    registry = client.app.state.context.dataplane.registry  # type: ignore[attr-defined]
+    loaded = registry._loaded  # swapped in behind the registry's back: a load would refuse this model
+    served = dataclasses.replace(loaded.served, runtime=dataclasses.replace(loaded.served.runtime, model=Broken()))
+    registry._loaded = dataclasses.replace(loaded, served=served)
     with caplog.at_level(logging.ERROR):
         response = client.post("/predict", json=data_rows[0].tolist())
     assert response.status_code == 500

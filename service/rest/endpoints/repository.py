@@ -1,7 +1,8 @@
 """The Open Inference Protocol's model-repository extension: list the versions, load one, unload.
 
 Admin operations: with ``ADMIN_API_KEY`` set they need it (``X-Admin-Key`` or ``Authorization: Bearer``), and
-they must never be reachable from a public network (route only the inference paths to the service).
+they must never be reachable from a public network (route only the inference paths to the service). For that
+reason they are left out of the public OpenAPI document; service/README.md documents them.
 
 ``GET`` (or ``POST``) ``/v2/repository/index`` lists every version directory of the models root with its state
 (``READY`` for the one served, else ``UNAVAILABLE`` and why). ``POST /v2/repository/models/{name}/load`` loads
@@ -12,11 +13,10 @@ then swapped in; a version that fails answers 409 with the reason and the old on
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -35,22 +35,19 @@ from service.rest.context import DataPlaneDep, check_admin_key, context_of
 from service.rest.responses import JSONBytesResponse, dump_json
 from service.rest.schemas import ErrorResponse
 
-_admin_key_header = APIKeyHeader(name="X-Admin-Key", auto_error=False, description="The admin API key.")
-_bearer = HTTPBearer(auto_error=False, description="The admin API key as a bearer token.")
 _LOAD_BODY_BYTES = 4096
 
 
-async def require_admin_key(
-    request: Request,
-    _key: Annotated[str | None, Security(_admin_key_header)],
-    _token: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    """When ``ADMIN_API_KEY`` is set, the request must carry it; its parameters document both schemes."""
+async def require_admin_key(request: Request) -> None:
+    """When ``ADMIN_API_KEY`` is set, the request must carry it."""
     check_admin_key(context_of(request).settings, request.headers)
 
 
 router = APIRouter(
-    prefix="/v2/repository", tags=["model repository (admin)"], dependencies=[Depends(require_admin_key)]
+    prefix="/v2/repository",
+    tags=["model repository (admin)"],
+    dependencies=[Depends(require_admin_key)],
+    include_in_schema=False,
 )
 
 
