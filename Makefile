@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL_DIR ?= models/latest
 
-.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint bench-decision soak clean
+.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint bench-decision soak clean attack
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -44,6 +44,11 @@ typecheck: $(VENV)/.dev-deps
 
 pytest: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest
+
+## attack: hostile clients against a real server (header floods, slow clients, saturation, tampering,
+## SIGTERM under load, SIGHUP), each outcome beside its goal; CI runs the --quick version
+attack: $(VENV)/.dev-deps
+	$(BIN)/python benchmarks/attack.py
 
 ## bench: the serving benchmark against a bare FastAPI baseline (needs wrk)
 bench: $(VENV)/.dev-deps

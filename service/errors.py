@@ -106,6 +106,13 @@ class ModelNotReadyError(ServiceError):
     code = "model_not_ready"
 
 
+class ShuttingDownError(ServiceError):
+    """The process is draining after SIGTERM: requests are still answered, but readiness says to go elsewhere."""
+
+    status_code = 503
+    code = "shutting_down"
+
+
 class PredictionFailedError(ServiceError):
     """The model produced no usable output (wrong shape, non-finite values): a fault of the model, not the client."""
 

@@ -78,6 +78,17 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",
         )
+        self.admission_rejected = Counter(
+            "admission_rejected_total",
+            "Requests answered 503 because the request bodies in flight were at the budget (INFLIGHT_BUDGET_BYTES).",
+            registry=self.registry,
+        )
+        self.in_flight_bytes = Gauge(
+            "inflight_request_bytes",
+            "Bytes of request bodies being worked on.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self._version: str | None = None
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

@@ -116,8 +116,9 @@ def reload_all() -> list[LoadOutcome]:
 def reload_on_sighup() -> Callable[[], None]:
     """Route SIGHUP to :func:`reload_all` on the running event loop (main thread only); returns the undo.
 
-    A stand-in until the server runner routes SIGHUP itself: uvicorn leaves SIGHUP at its default, which
-    ends the process. Does nothing off the main thread (an app served by a test client, say).
+    For an app served by another server (plain uvicorn leaves SIGHUP at its default, which ends the
+    process); ``python -m service`` routes SIGHUP itself, through ``service.lifecycle``. Does nothing off the
+    main thread (an app served by a test client, say).
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

@@ -39,6 +39,34 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, in bytes; larger bodies get 413 (chunked ones too).",
     )
+    inflight_budget_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Request bodies worked on at once, in bytes, per process; beyond it 503 with Retry-After.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request line plus headers, in bytes; more gets 431."
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client may take to send a request's headers; then 408."
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client may take to send a request's body; then 408."
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open connections per process; more are answered 503 and closed."
+    )
+    shutdown_grace: float = Field(
+        default=5.0,
+        ge=0,
+        description="After SIGTERM: seconds the service still accepts connections while it reports not ready.",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, gt=0, description="After the grace: most seconds spent finishing the requests in progress."
+    )
     log_level: LogLevel = Field(default="INFO", description="Level of the JSON log lines on stderr.")
     access_log: bool = Field(default=True, description="Write one JSON access-log line per request.")
     api_key: SecretStr | None = Field(

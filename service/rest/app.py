@@ -14,10 +14,12 @@ from starlette.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
 from service.dataplane import DataPlane, Limits
+from service.lifecycle import Lifecycle
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
 from service.registry import reload_on_sighup
+from service.rest.admission import AdmissionControl
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
 from service.rest.endpoints import health, metadata, metrics, model_card, predict, repository
@@ -38,8 +40,11 @@ DOCS_ASSETS_PATH = "/docs/assets"
 """Where the docs pages' scripts and styles are served from."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A new app. The model is loaded when the app starts (lifespan), never at import."""
+def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None = None) -> FastAPI:
+    """A new app. The model is loaded when the app starts (lifespan), never at import.
+
+    ``lifecycle`` is how the server process tells the app it is draining (and asks for reloads).
+    """
     settings = settings if settings is not None else load_settings()
     app_metrics = Metrics()
     dataplane = DataPlane(
@@ -50,11 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prepare=(record_codec, metadata.metadata_document),
         keys=settings.signing_keys,
     )
+    # Our server runner passes its lifecycle and routes SIGHUP to it; under another server the app routes it.
+    routes_sighup_itself = lifecycle is None
+    lifecycle = lifecycle or Lifecycle()
+    lifecycle.on_reload(dataplane.registry.reload)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         dataplane.registry.load()
-        stop_sighup = reload_on_sighup()  # until the server runner routes SIGHUP to reload_all itself
+        stop_sighup = reload_on_sighup() if routes_sighup_itself else (lambda: None)
         watch = (
             asyncio.create_task(dataplane.registry.watch(settings.model_watch_seconds))
             if settings.model_watch_seconds > 0
@@ -88,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=JSONBytesResponse,
+        redirect_slashes=False,  # Starlette builds that redirect's Location from the client's Host header
     )
-    app.state.context = AppContext(settings=settings, metrics=app_metrics, dataplane=dataplane)
+    app.state.context = AppContext(settings=settings, metrics=app_metrics, dataplane=dataplane, lifecycle=lifecycle)
     install_error_handlers(app)
     endpoints = add_endpoints(app, (*predict.ENDPOINTS, *health.ENDPOINTS), api_key=settings.api_key is not None)
     app.include_router(metadata.router)
@@ -105,6 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
             expose_headers=[REQUEST_ID_HEADER, INSTANCE_HEADER, MODEL_VERSION_HEADER],
         )
+    app.add_middleware(
+        AdmissionControl,
+        budget_bytes=settings.inflight_budget_bytes,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=app_metrics,
+    )
     app.add_middleware(
         RequestContextMiddleware,
         instance_name=settings.instance_name,

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from service.dataplane import DataPlane, ServedModel
 from service.errors import UnauthorizedError
+from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.settings import Settings, SettingsDep
 
@@ -27,6 +28,7 @@ class AppContext:
     settings: Settings
     metrics: Metrics
     dataplane: DataPlane
+    lifecycle: Lifecycle
 
 
 def context_of(connection: HTTPConnection) -> AppContext:

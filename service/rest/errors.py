@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from service.errors import ErrorDetail, ServiceError, safe_text
 from service.rest.responses import Reply, dump_json
@@ -98,10 +99,28 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404:
+        redirect = _without_trailing_slash(request)
+        if redirect is not None:
+            return redirect
         message = "no such endpoint; see /docs for the API"
     elif exc.status_code == 405:
         message = "method not allowed on this endpoint; see the Allow header"
     return error_reply(request.url.path, exc.status_code, code, message, headers=exc.headers).response()
+
+
+def _without_trailing_slash(request: Request) -> Response | None:
+    """307 to the path without its trailing slash when that is an endpoint, as Starlette's router would redirect,
+    but with a relative ``Location``: Starlette builds an absolute one from the client's ``Host`` header (the app
+    turns that redirect off)."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/":
+        return None
+    scope = {**request.scope, "path": path.rstrip("/")}
+    if not any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    location = scope["path"] + (f"?{query}" if query else "")
+    return Response(status_code=307, headers={"location": location})
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:

@@ -1,8 +1,9 @@
-"""``python -m service`` arguments and how they reach uvicorn (uvicorn itself is replaced here)."""
+"""``python -m service`` arguments and how they reach the server (its ``run`` is replaced here)."""
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,23 @@ from fastapi import FastAPI
 
 import service.__main__ as cli
 from service.metrics import MULTIPROC_ENV
+from service.server.graceful import GracefulServer, ServerConfig
+from service.server.protocol import GuardedHttpToolsProtocol
+from service.server.workers import WorkerPool
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
-    recorded: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: recorded.append((app, kwargs)))
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ServerConfig]]:
+    recorded: list[tuple[str, ServerConfig]] = []
+    monkeypatch.setattr(GracefulServer, "run", lambda self, sockets=None: recorded.append(("server", self.config)))
+
+    def run_pool(pool: WorkerPool) -> int:
+        recorded.append(("pool", pool.config))
+        return 0
+
+    monkeypatch.setattr(WorkerPool, "run", run_pool)
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)
-    for name in ("MODEL_DIR", "API_KEY", MULTIPROC_ENV):
+    for name in ("MODEL_DIR", "API_KEY", "HEADER_TIMEOUT", "SHUTDOWN_GRACE", MULTIPROC_ENV):
         monkeypatch.setenv(name, "")  # records the original state, so main()'s exports are undone after the test
         monkeypatch.delenv(name)
     return recorded
@@ -29,34 +39,44 @@ def test_defaults() -> None:
     assert (args.host, args.port, args.workers, args.model_dir) == ("127.0.0.1", 8000, 1, None)
 
 
-def test_one_worker_runs_an_app_built_from_the_settings(
-    calls: list[tuple[Any, dict[str, Any]]], tmp_path: Path
+def test_one_worker_serves_an_app_built_from_the_settings_with_their_limits(
+    runs: list[tuple[str, ServerConfig]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("HEADER_TIMEOUT", "3.5")
+    monkeypatch.setenv("SHUTDOWN_GRACE", "7")
     assert cli.main(["--port", "9999", "--host", "0.0.0.0", "--model-dir", str(tmp_path)]) == 0
-    ((app, kwargs),) = calls
-    assert isinstance(app, FastAPI)
+    [(kind, config)] = runs
+    assert (kind, config.host, config.port) == ("server", "0.0.0.0", 9999)
+    assert config.limits.header_timeout == 3.5
+    assert config.shutdown_grace == 7
+    config.load()
+    assert config.http_protocol_class is GuardedHttpToolsProtocol
+    app = config.loaded_app
+    while not isinstance(app, FastAPI):  # uvicorn wraps the app (proxy headers)
+        app = app.app
     assert app.state.context.settings.model_dir == tmp_path
-    assert kwargs == {"host": "0.0.0.0", "port": 9999, "log_config": None, "access_log": False}
+    assert app.state.context.lifecycle is config.lifecycle, "SIGTERM must reach the app that answers /ready"
 
 
 def test_model_dir_falls_back_to_the_environment(
-    calls: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    runs: list[tuple[str, ServerConfig]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MODEL_DIR", str(tmp_path))
     cli.main([])
-    assert calls[0][0].state.context.settings.model_dir == tmp_path
+    app: Any = runs[0][1].app
+    assert app.settings.model_dir == tmp_path
 
 
-def test_several_workers_use_the_factory_and_multiprocess_metrics(
-    calls: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_several_workers_get_a_supervisor_and_multiprocess_metrics(
+    runs: list[tuple[str, ServerConfig]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr("atexit.register", lambda *args, **kwargs: None)
-    cli.main(["--workers", "3", "--model-dir", str(tmp_path)])
-    ((app, kwargs),) = calls
-    assert app == "service.rest.app:create_app_from_env"
-    assert kwargs["factory"] is True
-    assert kwargs["workers"] == 3
-    assert os.environ["MODEL_DIR"] == str(tmp_path)
+    assert cli.main(["--workers", "3", "--model-dir", str(tmp_path)]) == 0
+    [(kind, config)] = runs
+    assert (kind, config.workers) == ("pool", 3)
+    copy = pickle.loads(pickle.dumps(config))  # what each worker process receives
+    assert copy.app.lifecycle is copy.lifecycle, "one lifecycle per worker, shared by its server and its app"
+    assert copy.app.settings.model_dir == tmp_path
     assert Path(os.environ[MULTIPROC_ENV]).is_dir()
     Path(os.environ[MULTIPROC_ENV]).rmdir()
 

@@ -48,7 +48,7 @@ def running(tmp_path: Path, model_dir: Path, *args: str, wait_for: str = "/ready
     """Start the server, wait until ``wait_for`` answers 200, and always stop it afterwards."""
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES} | env
+    environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES} | {"SHUTDOWN_GRACE": "0"} | env
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "service", "--port", str(port), "--model-dir", str(model_dir), *args]
     started = time.perf_counter()

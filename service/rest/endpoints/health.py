@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from service.errors import ShuttingDownError
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
 from service.rest.responses import Reply, dump_json
@@ -20,7 +21,10 @@ async def health(request: Request) -> Reply:
 
 
 async def ready(request: Request) -> Reply:
-    served = context_of(request).dataplane.current()
+    context = context_of(request)
+    if context.lifecycle.draining:
+        raise ShuttingDownError("the server is shutting down; send requests to another instance")
+    served = context.dataplane.current()
     return Reply(dump_json({"status": "ready", "model_version": served.version}))
 
 
@@ -40,7 +44,10 @@ ENDPOINTS = (
             "summary": "Readiness: 200 only with a verified model loaded",
             "response_model": ReadyResponse,
             "responses": {
-                503: {"model": ErrorResponse, "description": "No verified model is loaded; the reason is given."}
+                503: {
+                    "model": ErrorResponse,
+                    "description": "No verified model is loaded (the reason is given), or the server is shutting down.",
+                }
             },
         },
     ),

@@ -1,0 +1,227 @@
+"""uvicorn's httptools protocol, plus what it lacks against hostile clients and for a clean drain.
+
+uvicorn (0.55) bounds neither the header section (httptools grows a header value by concatenation: a 128 MB
+header took 18 s and stalled everyone) nor the time a client may take to send its headers or body (a client
+trickling one byte a second held a connection, and a shutdown, forever). Here, per connection:
+
+* the request line and headers are counted as they arrive: past ``max_header_bytes``, 431 and close;
+* the headers must arrive within ``header_timeout`` of the request's first byte (or of the connection's
+  opening), the body within ``body_timeout`` of the headers: otherwise 408 and close;
+* past ``max_connections`` open connections, a new one is answered 503 with ``Retry-After`` and closed;
+* while the server drains (after SIGTERM) every response says ``Connection: close``, so that clients stop
+  reusing their connections before they are closed; when it stops, a request whose body is still arriving
+  is answered 503 rather than waited for.
+
+These answers use the service's JSON error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from typing import Any
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from service.rest.errors import error_body
+from service.server.limits import ConnectionLimits
+
+logger = logging.getLogger("service.server")
+
+RETRY_AFTER_SECONDS = 1
+
+
+class _HeaderSectionTooLargeError(Exception):
+    pass
+
+
+def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> bytes:
+    """A complete HTTP/1.1 response in the service's error shape, which closes the connection."""
+    body = error_body(code, message)
+    head = [
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+    ]
+    if retry_after is not None:
+        head.append(f"retry-after: {retry_after}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """One connection. ``config`` is a :class:`service.server.graceful.ServerConfig` (it carries the limits)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits: ConnectionLimits = getattr(config, "limits")  # noqa: B009  (uvicorn's Config has no such field)
+        self.timeout_keep_alive = self.limits.keep_alive_timeout
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._parsed_header_bytes = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    # Connection events -------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.limits.max_connections:
+            self.transport = transport  # what connection_lost expects, though the connection was never served
+            self._refused = True
+            logger.warning(
+                "connection refused: %d open", len(self.connections), extra={"event": "too_many_connections"}
+            )
+            transport.write(
+                error_response(
+                    503, "too_many_connections", "the server has too many open connections; retry shortly",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+            )  # fmt: skip
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout, "header")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._refused:
+            return
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self._reading_headers:
+            self._header_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as error:
+            if isinstance(error.__context__, _HeaderSectionTooLargeError):
+                self._refuse_headers()
+            else:
+                logger.warning("invalid HTTP request: %s", error.__context__)
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._reading_headers and self._header_bytes > self.limits.max_header_bytes:
+            self._refuse_headers()  # a header section still unfinished past the limit: stop buffering it
+
+    def send_400_response(self, msg: str) -> None:
+        self._disarm()
+        self.transport.write(error_response(400, "bad_request", "the request is not valid HTTP/1.1"))
+        self.transport.close()
+
+    def shutdown(self) -> None:
+        """The server stops: requests fully received are answered; one still arriving gets 503 now."""
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started and not self._reading_headers:
+            self._refuse(
+                error_response(
+                    503,
+                    "shutting_down",
+                    "the server is shutting down; retry elsewhere",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+            )
+            return
+        super().shutdown()
+
+    # Parser callbacks ----------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a request follows on a kept-alive connection: its headers are now due
+            self._arm(self.limits.header_timeout, "header")
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        self._disarm()
+        super().on_headers_complete()
+        if getattr(self.server_state, "draining", False) and self.cycle is not None:
+            self.cycle.keep_alive = False
+        self._arm(self.limits.body_timeout, "body")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._parsed_header_bytes = 0
+        super().on_message_complete()
+
+    # Limits ------------------------------------------------------------------------------------------
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._parsed_header_bytes += size
+        if self._parsed_header_bytes > self.limits.max_header_bytes:
+            raise _HeaderSectionTooLargeError
+
+    def _refuse_headers(self) -> None:
+        logger.warning(
+            "request headers over %d bytes", self.limits.max_header_bytes, extra={"event": "headers_too_large"}
+        )
+        self._refuse(
+            error_response(
+                431, "request_header_fields_too_large",
+                f"the request line and headers exceed {self.limits.max_header_bytes} bytes",
+            )
+        )  # fmt: skip
+
+    def _arm(self, seconds: float, part: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._timed_out, part)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self, part: str) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        logger.info("request %s not received in time", part, extra={"event": f"{part}_timeout"})
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and (part == "header" or cycle.response_started):
+            # A request on this connection is being answered: let it finish, then close the connection.
+            cycle.keep_alive = False
+            return
+        if cycle is not None and cycle.response_complete and part == "body":
+            self._refuse(b"")  # answered early (e.g. 413) while the body still trickles in
+            return
+        timeout = self.limits.header_timeout if part == "header" else self.limits.body_timeout
+        self._refuse(error_response(408, "request_timeout", f"the request {part} took over {timeout:g} s"))
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer ``response`` (if any), stop the request's app task from answering too, and close."""
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app sees a disconnect; its answer would come too late
+            self.cycle.message_event.set()
+        if response:
+            self.transport.write(response)
+        self.transport.close()
