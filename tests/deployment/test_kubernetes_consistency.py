@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from neuralnet.artifacts import FORMAT_VERSION, LATEST_LINK
+from neuralnet.artifacts import FORMAT_VERSION, LATEST_LINK, PREVIOUS_SIGNING_KEY_ENV, SIGNING_KEY_ENV
 from service import create_app
 from service.__main__ import parse_args as parse_service_args
 from service.settings import Settings
@@ -165,7 +165,8 @@ def test_model_paths_are_the_images_and_the_trainers(
         pod = (spec["jobTemplate"]["spec"] if kind == "CronJob" else spec)["template"]["spec"]
         [trainer] = pod["containers"]
         assert "command" not in trainer, "the trainer runs the image's entry point"
-        env = {variable["name"]: variable["value"] for variable in trainer["env"]}
+        env = {variable["name"]: variable.get("value") for variable in trainer["env"]}
+        assert set(env) == {"MODELS_ROOT", "TRAIN_MODE", SIGNING_KEY_ENV}  # what train.sh and training read
         assert env["MODELS_ROOT"] == models_root
         claims = claims_by_volume(pod)
         mounted = {m["mountPath"]: claims[m["name"]] for m in trainer["volumeMounts"] if m["name"] in claims}
@@ -182,6 +183,32 @@ def test_pods_run_as_the_images_user(rendered: dict[str, list[Document]], plain_
         context = by_kind(documents, kind)["spec"]["template"]["spec"]["securityContext"]
         assert context["runAsUser"] == context["runAsGroup"] == app_uid(), kind
     assert by_kind(documents, "Job")["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == app_uid()
+
+
+def test_trainer_signs_with_the_key_the_api_checks(
+    rendered: dict[str, list[Document]], plain_kustomization: str
+) -> None:
+    """The variables the trainer signs with and the service and the verifier check with, from one secret key."""
+    documents = rendered[plain_kustomization]
+    api = by_kind(documents, "Deployment")["spec"]["template"]["spec"]
+    trainer = by_kind(documents, "Job")["spec"]["template"]["spec"]["containers"][0]
+
+    def secret_keys(container: Document) -> dict[str, tuple[str, str]]:
+        return {
+            variable["name"]: (
+                variable["valueFrom"]["secretKeyRef"]["name"],
+                variable["valueFrom"]["secretKeyRef"]["key"],
+            )
+            for variable in container["env"]
+            if "secretKeyRef" in variable.get("valueFrom", {})
+        }
+
+    signing = secret_keys(trainer)[SIGNING_KEY_ENV]
+    assert {SIGNING_KEY_ENV, PREVIOUS_SIGNING_KEY_ENV} <= SETTINGS_VARIABLES
+    for container in [*api["initContainers"], *api["containers"]]:
+        keys = secret_keys(container)
+        assert keys[SIGNING_KEY_ENV] == signing, container["name"]
+        assert keys[PREVIOUS_SIGNING_KEY_ENV][0] == signing[0], container["name"]
 
 
 def test_model_wait_runs_the_verifier_of_the_api_image(
@@ -218,9 +245,13 @@ def test_serving_runtime_runs_the_service(
     assert client_without_model.get(paths["readinessProbe"]).status_code == 503
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["port"] == arguments.port, probe
-    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
     assert set(env) <= SETTINGS_VARIABLES
     assert env["MODEL_DIR"] == KSERVE_MODEL_DIR
+    # KServe puts the InferenceService's name for {{.Name}}: it must be a model name the service accepts.
+    [service] = [d for d in rendered[kserve_kustomization] if d["kind"] == "InferenceService"]
+    model_name = env["MODEL_NAME"].replace("{{.Name}}", service["metadata"]["name"])
+    assert Settings(model_dir=Path(KSERVE_MODEL_DIR), model_name=model_name).model_name == model_name
     assert container["securityContext"]["runAsNonRoot"] is True
 
 

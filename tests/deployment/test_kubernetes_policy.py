@@ -128,8 +128,8 @@ def test_objects_point_at_each_other(rendered: dict[str, list[Document]], plain_
     assert [metric["resource"]["name"] for metric in autoscaler["metrics"]] == ["cpu"]
     assert 1 <= autoscaler["minReplicas"] <= autoscaler["maxReplicas"]
 
-    # Every ConfigMap, Secret and claim a pod refers to is rendered here, except the API key, which the
-    # operator creates (deploy/kubernetes/README.md).
+    # Every ConfigMap and claim a pod refers to is rendered here; the secrets are the operator's to create
+    # (deploy/kubernetes/README.md).
     rendered_names = {(document["kind"], document["metadata"]["name"]) for document in documents}
     for name, pod in pod_specs(documents).items():
         for volume in pod.get("volumes", []):
@@ -139,8 +139,28 @@ def test_objects_point_at_each_other(rendered: dict[str, list[Document]], plain_
         for container in containers(pod):
             for source in container.get("envFrom", []):
                 assert ("ConfigMap", source["configMapRef"]["name"]) in rendered_names, name
-            secrets = [e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if "valueFrom" in e]
-            assert [secret["name"] for secret in secrets] in ([], ["wdbc-api-key"]), name
+            secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", []) if "valueFrom" in e}
+            assert secrets <= {"wdbc-api-key", "wdbc-model-signing-key"}, name
+
+
+def test_production_requires_the_api_key_and_the_signing_key(
+    rendered: dict[str, list[Document]], production_kustomization: str
+) -> None:
+    """A missing secret stops the pods (CreateContainerConfigError) instead of serving without a key or accepting
+    unsigned models; only the previous signing key, set during a rotation, may be absent."""
+    for name, pod in pod_specs(rendered[production_kustomization]).items():
+        for container in containers(pod):
+            optional = {
+                variable["name"]: variable["valueFrom"]["secretKeyRef"].get("optional", False)
+                for variable in container.get("env", [])
+                if "secretKeyRef" in variable.get("valueFrom", {})
+            }
+            where = f"{name}/{container['name']}"
+            assert optional.get("MODEL_SIGNING_KEY") is False, f"{where}: the signing key must be required"
+            assert optional.pop("MODEL_SIGNING_KEY_PREVIOUS", True) is True, where
+            assert not any(optional.values()), f"{where}: optional secrets {optional}"
+            if name.startswith("Deployment/") and container["name"] == "api":
+                assert "API_KEY" in optional, where
 
 
 def test_api_mounts_the_models_read_only_and_only_trainers_write(
