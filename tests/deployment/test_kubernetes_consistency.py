@@ -176,6 +176,31 @@ def test_model_paths_are_the_images_and_the_trainers(
         assert env["TRAIN_MODE"] in modes
 
 
+def test_grace_period_covers_the_services_shutdown(
+    rendered: dict[str, list[Document]], plain_kustomization: str
+) -> None:
+    """Deleting a pod: preStop, then SIGTERM, after which the service reports not ready but accepts for
+    SHUTDOWN_GRACE, then finishes what it holds for at most SHUTDOWN_TIMEOUT. The kubelet's SIGKILL comes after."""
+    documents = rendered[plain_kustomization]
+    pod = by_kind(documents, "Deployment")["spec"]["template"]["spec"]
+    settings = Settings.model_validate({k.lower(): v for k, v in by_kind(documents, "ConfigMap")["data"].items()})
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    needed = pre_stop + settings.shutdown_grace + settings.shutdown_timeout
+    assert needed < pod["terminationGracePeriodSeconds"] <= needed + 15
+
+
+def test_kserve_grace_period_covers_the_services_shutdown(
+    rendered: dict[str, list[Document]], kserve_kustomization: str
+) -> None:
+    documents = rendered[kserve_kustomization]
+    [container] = by_kind(documents, "ServingRuntime")["spec"]["containers"]
+    settings = Settings(model_dir=Path(KSERVE_MODEL_DIR))  # the runtime leaves the shutdown settings as they are
+    assert not {"SHUTDOWN_GRACE", "SHUTDOWN_TIMEOUT"} & env_names(container)
+    needed = container["lifecycle"]["preStop"]["sleep"]["seconds"] + settings.shutdown_grace + settings.shutdown_timeout
+    grace = by_kind(documents, "InferenceService")["spec"]["predictor"]["terminationGracePeriodSeconds"]
+    assert needed < grace <= needed + 15
+
+
 def test_pods_run_as_the_images_user(rendered: dict[str, list[Document]], plain_kustomization: str) -> None:
     """The same numeric user as the images, so files the trainer writes are the API's to read."""
     documents = rendered[plain_kustomization]

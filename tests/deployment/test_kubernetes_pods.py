@@ -27,7 +27,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 Document = dict[str, Any]
-SECRETS = {("wdbc-api-key", "api-key"): "pods-in-docker-api-key", ("wdbc-model-signing-key", "current"): "0" * 64}
+SECRETS = {
+    ("wdbc-api-key", "api-key"): "pods-in-docker-api-key",
+    ("wdbc-api-key", "admin-api-key"): "pods-in-docker-admin-key",
+    ("wdbc-model-signing-key", "current"): "0" * 64,
+}
 """What the operator's secrets hold here; a secret key absent from this table is absent (optional ones)."""
 
 

@@ -160,7 +160,7 @@ def test_production_requires_the_api_key_and_the_signing_key(
             assert optional.pop("MODEL_SIGNING_KEY_PREVIOUS", True) is True, where
             assert not any(optional.values()), f"{where}: optional secrets {optional}"
             if name.startswith("Deployment/") and container["name"] == "api":
-                assert "API_KEY" in optional, where
+                assert {"API_KEY", "ADMIN_API_KEY"} <= set(optional), where
 
 
 def test_api_mounts_the_models_read_only_and_only_trainers_write(
