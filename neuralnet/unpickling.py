@@ -26,12 +26,17 @@ import numpy as np
 ARRAY_RECORD: Final = "joblib.numpy_pickle.NumpyArrayWrapper"
 _PLAIN_DTYPE_KINDS: Final = "biufU"
 """Booleans, integers, floats and Unicode strings: array bytes that are data, never objects."""
+_NUMPY_SCALAR: Final = np.float64(0.0).__reduce__()[0]
+"""The function NumPy pickles its scalars with (found through the pickle protocol, not NumPy's private modules)."""
 _NUMPY_NAMES: Final = {
     "numpy.dtype": np.dtype,
     # A NumPy scalar (e.g. a scaler's n_samples_seen_) as its dtype and raw bytes; 1.x and 2.x module paths.
-    "numpy.core.multiarray.scalar": np._core.multiarray.scalar,  # type: ignore[attr-defined]
-    "numpy._core.multiarray.scalar": np._core.multiarray.scalar,  # type: ignore[attr-defined]
+    "numpy.core.multiarray.scalar": _NUMPY_SCALAR,
+    "numpy._core.multiarray.scalar": _NUMPY_SCALAR,
 }
+# The pure-Python unpickler: unlike pickle.Unpickler (C), its opcode table can be extended, which reading
+# joblib's arrays needs; the standard library names it privately.
+_PurePythonUnpickler = pickle._Unpickler  # noqa: SLF001
 
 
 class ForbiddenPickleError(pickle.UnpicklingError):
@@ -88,10 +93,10 @@ class _ArrayClass:
     """Stands for ``numpy.ndarray`` where joblib records an array's class: named, never called to make data."""
 
 
-class _AllowListUnpickler(pickle._Unpickler):
+class _AllowListUnpickler(_PurePythonUnpickler):
     """The pure-Python unpickler (its opcode table can be extended) with names resolved through a table."""
 
-    dispatch = pickle._Unpickler.dispatch.copy()
+    dispatch = _PurePythonUnpickler.dispatch.copy()
 
     def __init__(self, stream: io.BytesIO, allowed: Mapping[str, type], source: str) -> None:
         super().__init__(stream)
@@ -115,7 +120,7 @@ class _AllowListUnpickler(pickle._Unpickler):
 
     def _load_build(self) -> None:
         """``BUILD``, then, if it completed an array record, replace the record by the array read after it."""
-        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[arg-type]
+        _PurePythonUnpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[arg-type]
         stack: list[Any] = self.stack  # type: ignore[attr-defined]
         if isinstance(stack[-1], _ArrayRecord):
             stack[-1] = self._read_array(stack[-1].state)

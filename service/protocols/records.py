@@ -92,12 +92,13 @@ class RequestDecoder:
         """Validate ``body``; raise a 4xx ``ServiceError`` that names every offending field otherwise."""
         if body.startswith(_BOM):  # RFC 8259 lets parsers ignore a byte order mark
             body = body[len(_BOM) :]
-        decoded = self._fast(body)
-        return decoded if decoded is not None else self._slow(body)
+        decoded = self.decode_fast(body)
+        return decoded if decoded is not None else self.decode_strict(body)
 
     # The fast path: returns None whenever it cannot prove the body valid ---------------------------------
 
-    def _fast(self, body: bytes) -> DecodedRequest | None:
+    def decode_fast(self, body: bytes) -> DecodedRequest | None:
+        """The fast path of :meth:`decode`: the rows when it can prove ``body`` valid, else None."""
         try:
             document = orjson.loads(body)  # rejects NaN, Infinity, 1e309, invalid UTF-8
         except orjson.JSONDecodeError:
@@ -161,7 +162,8 @@ class RequestDecoder:
 
     # The slow path: full validation with pydantic, and errors that name the field -----------------------
 
-    def _slow(self, body: bytes) -> DecodedRequest:
+    def decode_strict(self, body: bytes) -> DecodedRequest:
+        """The strict path of :meth:`decode`: full validation; the error names every offending field."""
         try:
             document = pydantic_core.from_json(body, allow_inf_nan=True)
         except ValueError as error:

@@ -103,3 +103,29 @@ def test_a_planted_circle_is_found(tmp_path: Path, files: dict[str, str], expect
     for name, source in files.items():
         (tmp_path / "pkg" / name).write_text(source)
     assert cycles(import_graph(tmp_path, ["pkg"])) == expected
+
+
+def private_imports(root: Path, directories: Iterable[str]) -> list[str]:
+    """``from module import _name`` anywhere under ``directories``: a private name used from another module."""
+    found = []
+    for directory in directories:
+        for path in sorted((root / directory).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                    found += [
+                        f"{path.relative_to(root)}:{node.lineno} {alias.name}"
+                        for alias in node.names
+                        if alias.name.startswith("_") and not alias.name.startswith("__")
+                    ]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """Ruff's SLF001 catches ``module._name``; this catches ``from module import _name``."""
+    assert private_imports(ROOT, (*PACKAGES, "tests", "benchmarks")) == []
+
+
+def test_a_planted_private_import_is_found(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.b import _helper, public\n")
+    assert private_imports(tmp_path, ["pkg"]) == ["pkg/a.py:1 _helper"]

@@ -45,6 +45,24 @@ def test_the_threshold_comes_from_the_manifest(runtime: ModelRuntime, data_rows:
     ).sum()
 
 
+def test_a_probability_exactly_on_the_threshold_is_the_positive_class(runtime: ModelRuntime) -> None:
+    threshold = runtime.manifest.decision_threshold
+    positive = runtime.manifest.positive_class_index
+    p_positive = np.array([threshold, np.nextafter(threshold, 0.0), np.nextafter(threshold, 1.0)])
+
+    class OnTheThreshold:
+        def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+            proba = np.empty((len(X), 2))
+            proba[:, positive], proba[:, 1 - positive] = p_positive, 1.0 - p_positive
+            return proba
+
+        def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
+            raise NotImplementedError
+
+    labels = dataclasses.replace(runtime, model=OnTheThreshold()).predict(np.zeros((3, 30))).label_indices
+    assert labels.tolist() == [positive, 1 - positive, positive]  # "reaches the threshold": >=, not >
+
+
 def test_more_than_two_classes_pick_the_likeliest_other_class(runtime: ModelRuntime) -> None:
     class ThreeClasses:
         def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -47,7 +47,7 @@ def bodies(
 
 def _slow_or_error(decoder: RequestDecoder, body: bytes) -> NDArray[np.float64] | ServiceError:
     try:
-        return decoder._slow(body).matrix
+        return decoder.decode_strict(body).matrix
     except ServiceError as error:
         return error
 
@@ -56,9 +56,9 @@ def test_valid_bodies_take_the_fast_path_and_agree_with_strict_validation(
     decoder: RequestDecoder, bodies: list[bytes], data_rows: NDArray[np.float64]
 ) -> None:
     for body in bodies:
-        fast = decoder._fast(body)
+        fast = decoder.decode_fast(body)
         assert fast is not None, body[:80]
-        slow = decoder._slow(body)
+        slow = decoder.decode_strict(body)
         np.testing.assert_array_equal(fast.matrix, slow.matrix)
         assert fast.batch == slow.batch
         assert fast.matrix.dtype == np.float64
@@ -83,7 +83,7 @@ def test_the_fast_path_accepts_nothing_strict_validation_refuses(decoder: Reques
             else:
                 start = generator.randrange(len(body))
                 body[position:position] = body[start : start + generator.randint(1, 40)]
-        fast = decoder._fast(bytes(body))
+        fast = decoder.decode_fast(bytes(body))
         if fast is None:
             continue
         accepted += 1
@@ -104,6 +104,6 @@ def test_the_fast_path_accepts_nothing_strict_validation_refuses(decoder: Reques
     ],
 )
 def test_suspicious_bodies_fall_back_to_strict_validation(decoder: RequestDecoder, body: bytes) -> None:
-    assert decoder._fast(body) is None
+    assert decoder.decode_fast(body) is None
     with pytest.raises(ServiceError):
         decoder.decode(body)

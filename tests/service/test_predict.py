@@ -151,5 +151,6 @@ def _no_constants(token: str) -> Any:
 
 
 def test_every_response_is_finite_json(client: TestClient, data_rows: NDArray[np.float64]) -> None:
-    text = client.post("/predict", json={"instances": data_rows[:50].tolist()}).text
-    json.loads(text, parse_constant=_no_constants)
+    response = client.post("/predict", json={"instances": data_rows[:50].tolist()})
+    assert response.status_code == 200
+    json.loads(response.text, parse_constant=_no_constants)

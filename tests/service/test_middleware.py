@@ -145,9 +145,10 @@ def test_a_model_that_fails_to_predict_is_a_logged_json_500(
 
     client = make_client()
     registry = client.app.state.context.dataplane.registry  # type: ignore[attr-defined]
-    loaded = registry._loaded  # swapped in behind the registry's back: a load would refuse this model
+    # A planted fault, swapped in behind the registry's back (a load would refuse this model).
+    loaded = registry._loaded  # noqa: SLF001
     served = dataclasses.replace(loaded.served, runtime=dataclasses.replace(loaded.served.runtime, model=Broken()))
-    registry._loaded = dataclasses.replace(loaded, served=served)
+    registry._loaded = dataclasses.replace(loaded, served=served)  # noqa: SLF001
     with caplog.at_level(logging.ERROR):
         response = client.post("/predict", json=data_rows[0].tolist())
     assert response.status_code == 500

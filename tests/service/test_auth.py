@@ -34,12 +34,24 @@ def test_the_right_key_opens_predict(
         {},
         {"X-API-Key": "wrong"},
         {"X-API-Key": KEY[:-1]},
+        {"X-API-Key": KEY.upper()},
+        {"Authorization": f"Bearer {KEY.upper()}"},
         {"Authorization": "Bearer wrong"},
         {"Authorization": f"Basic {KEY}"},
         {"X-API-Key": ""},
         {b"X-API-Key": "ünïcode".encode()},
     ],
-    ids=["none", "wrong", "prefix", "wrong-bearer", "basic-scheme", "empty", "non-ascii"],
+    ids=[
+        "none",
+        "wrong",
+        "prefix",
+        "other-case",
+        "other-case-bearer",
+        "wrong-bearer",
+        "basic-scheme",
+        "empty",
+        "non-ascii",
+    ],
 )
 def test_no_or_a_wrong_key_gets_401(
     locked: TestClient, data_rows: NDArray[np.float64], headers: Mapping[str, str] | Mapping[bytes, bytes]

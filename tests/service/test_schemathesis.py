@@ -27,7 +27,7 @@ def api_schema(make_settings: Callable[..., Settings]) -> Iterator[Any]:
 def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
     """schemathesis 4.32's lazy loader reads ``node._nodeid``, which pytest 9 no longer has; give it one."""
     if not hasattr(request.node, "_nodeid"):
-        request.node._nodeid = request.node.nodeid
+        request.node._nodeid = request.node.nodeid  # noqa: SLF001 - the name schemathesis reads
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

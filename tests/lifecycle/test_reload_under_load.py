@@ -141,7 +141,7 @@ class _ThreadedServer:
 def test_the_check_catches_a_swap_that_is_not_atomic(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A swap that empties the slot before filling it (a planted bug) fails requests: the test above would see it."""
     gap_seen = threading.Event()
-    real_load = ModelRegistry._load
+    real_load = ModelRegistry._load  # noqa: SLF001 - the planted bug replaces the registry's swap
 
     def two_step_load(self: ModelRegistry[Any], directory: Path, *, only_if_moved: bool) -> Any:
         self._loaded = None  # the planted bug: requests now find no model...
@@ -187,7 +187,8 @@ def test_the_check_catches_a_swap_that_mixes_two_models(models_root: Path) -> No
             while load.answered() < 20:
                 time.sleep(0.05)
             served: Any = registry.current().runtime.model
-            served._coefs[-1] = other._coefs[-1]  # the planted bug: v-b's output weights, v-a's biases...
+            # The planted bug: v-b's output weights, v-a's biases...
+            served._coefs[-1] = other._coefs[-1]  # noqa: SLF001
             seen = load.answered()
             deadline = time.monotonic() + 10
             while load.answered() < seen + 10 and time.monotonic() < deadline:  # ...while requests are answered
