@@ -1,11 +1,13 @@
 """``python -m neuralnet.verify MODEL_DIR``: check a model directory exactly as the service will load it.
 
-Prints the model version and exits 0, or prints why the directory cannot be served and exits 1. With
-``MODEL_SIGNING_KEY`` (and, during a rotation, ``MODEL_SIGNING_KEY_PREVIOUS``) in the environment the manifest's
-signature is checked too, as the service does; without a key it says that the signature was not checked. The
-trainer container runs it to decide whether the model volume already holds a model this code can serve.
+Prints the model version and exits 0, or prints why the directory cannot be served and exits 1 (2 for a wrong
+command line). With ``MODEL_SIGNING_KEY`` (and, during a rotation, ``MODEL_SIGNING_KEY_PREVIOUS``) in the
+environment the manifest's signature is checked too, as the service does; without a key it says that the
+signature was not checked. The trainer container runs it to decide whether the model volume already holds a
+model this code can serve.
 """
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,11 +16,14 @@ from neuralnet.artifacts import SIGNING_KEY_ENV, ArtifactError, SigningKeys, loa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if len(args) != 1:
-        print("usage: python -m neuralnet.verify MODEL_DIR", file=sys.stderr)
-        return 2
-    directory = Path(args[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m neuralnet.verify",
+        description="Check a model directory exactly as the service will load it: every file's hash, the "
+        f"manifest, its signature when {SIGNING_KEY_ENV} is set, the model's shapes. Exit 0 when it can be "
+        "served, 1 when not (saying why).",
+    )
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="the model directory to check")
+    directory: Path = parser.parse_args(argv).model_dir
     try:
         keys = SigningKeys.from_environment()
         manifest, _ = load_inference_model(directory, keys)
@@ -29,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checked = "signature included"
     if status != "verified":
         checked = f"signature not checked ({status}: no {SIGNING_KEY_ENV})"
-    print(f"{args[0]}: model {manifest.model_version} verified; {checked}")
+    print(f"{directory}: model {manifest.model_version} verified; {checked}")
     return 0
 
 

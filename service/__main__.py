@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from service.logging_config import configure_logging
 from service.server.runner import serve
-from service.settings import Settings
+from service.settings import SettingsError, read_settings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -27,7 +28,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings(model_dir=args.model_dir) if args.model_dir is not None else Settings()
+    try:
+        settings = read_settings(**({"model_dir": args.model_dir} if args.model_dir is not None else {}))
+    except SettingsError as error:
+        for line in error.lines:
+            sys.stderr.write(f"wdbc-serve: error: {line}\n")
+        return 2
     configure_logging(settings.log_level)
     return serve(settings, host=args.host, port=args.port, workers=args.workers)
 

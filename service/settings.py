@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from neuralnet.artifacts import SigningKeys
@@ -133,10 +133,29 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be used, said per environment variable (the one-line messages of ``lines``)."""
+
+    def __init__(self, error: ValidationError) -> None:
+        self.lines = tuple(
+            f"{'.'.join(str(part) for part in item['loc']).upper() or 'settings'}: {item['msg']}"
+            for item in error.errors(include_url=False, include_input=False)
+        )
+        super().__init__("; ".join(self.lines))
+
+
+def read_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``overrides``; raise `SettingsError` (not a traceback) when invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(error) from None
+
+
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """Settings from the environment, read once per process (entry points only; tests build their own)."""
-    return Settings()
+    return read_settings()
 
 
 async def get_settings(request: Request) -> Settings:

@@ -1,6 +1,8 @@
 """Command line of ``python -m training`` / ``wdbc-train``: options, logging, exit codes.
 
-Exit codes: 0 success; 2 usage error (argparse); 1 expected failure, reported in one line without a traceback.
+Exit codes: 0 the model directory is written (whether or not it meets the quality target: the summary says
+which figures fell short of it and by how much); 2 usage error (argparse); 1 expected failure, reported in one
+line without a traceback. The destination is checked before any training, so a bad one fails at once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from training.threshold import DEFAULT_TARGET_SENSITIVITY
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
+MAX_SEED: Final = 2**32 - 1
+"""NumPy's and scikit-learn's seeds are unsigned 32-bit integers."""
 
 logger = logging.getLogger("training")
 
@@ -39,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="network preset from the core package (default: %(default)s)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the train/test split and of the network (default: %(default)s)"
+        "--seed",
+        type=_seed,
+        default=0,
+        help=f"seed of the train/test split and of the network, 0 to {MAX_SEED} (default: %(default)s)",
     )
     parser.add_argument(
         "--cv-repeats",
@@ -148,4 +155,11 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_SEED}, got {value}")
     return value

@@ -90,10 +90,16 @@ def features(feature_names: tuple[str, ...], X_train: NDArray[np.float64]) -> tu
             training_min=float(low),
             training_max=float(high),
             valid_min=VALID_MIN,
-            valid_max=float(high) * VALID_MAX_FACTOR,
+            valid_max=_round(float(high) * VALID_MAX_FACTOR),
         )
         for name, low, high in zip(feature_names, lows, highs, strict=True)
     )
+
+
+def _round(limit: float) -> float:
+    """Four significant digits, so that messages and docs can show the limit exactly (0.912, not
+    0.9119999999999999); the headroom of `VALID_MAX_FACTOR` dwarfs the difference."""
+    return float(f"{limit:.4g}")
 
 
 def fingerprint_bytes(X: NDArray[np.float64], y: NDArray[np.int64]) -> bytes:

@@ -47,7 +47,8 @@ ANCHORS: Final[dict[str, dict[str, float]]] = {
     "MLPClassifier": {"accuracy": 0.9749, "roc_auc": 0.9943, "log_loss": 0.082, "brier_score": 0.0198},
     "seed": {"accuracy": 0.9668, "roc_auc": 0.9926, "log_loss": 0.161, "brier_score": 0.0298},
 }
-"""Reference CV means quoted by the issue (5-fold x 10 repeats, all 569 rows, scaler inside each fold)."""
+"""Reference CV means of the peers, against which `QUALITY_TARGET` was set (5-fold x 10 repeats, all 569 rows,
+scaler inside each fold)."""
 
 QUALITY_TARGET: Final[dict[str, float]] = {
     "accuracy": 0.977,
@@ -55,7 +56,14 @@ QUALITY_TARGET: Final[dict[str, float]] = {
     "log_loss": 0.075,
     "brier_score": 0.019,
 }
-"""What the shipped model must reach: at least these for accuracy and AUC, at most these for the losses."""
+"""What the shipped model must reach: at least these for accuracy and AUC, at most these for the losses.
+
+Judged on the cross-validation means of the full protocol (``--cv-repeats 10``); with fewer folds, or on the
+114 held-out rows alone, a miss is only indicative. Missing it does not stop the run: the model is written
+and the summary says which figures fell short and by how much.
+"""
+FULL_PROTOCOL_REPEATS: Final = 10
+"""Repeats of the cross-validation on which `QUALITY_TARGET` is judged (50 folds)."""
 
 CV_SPLITS: Final = 5
 CV_RANDOM_STATE: Final = 0

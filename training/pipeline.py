@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from neuralnet.artifacts import (
+    MANIFEST_FILE,
     MODEL_CARD_JSON_FILE,
     MODEL_CARD_MARKDOWN_FILE,
     NOVELTY_FILE,
@@ -29,6 +31,7 @@ from neuralnet.artifacts import (
     Manifest,
     key_id,
     point_latest_at,
+    read_manifest,
     write_model_dir,
 )
 from neuralnet.novelty import NoveltyDetector
@@ -114,6 +117,7 @@ def train(
     now = now or datetime.now(UTC)
     _check_config(config)
     estimator = _build_preset(config)
+    check_destination(destination)
     data = dataset.load_dataset()
     split = dataset.split_dataset(data, config.seed)
     logger.info("data: %d training rows, %d held out (seed %d)", len(split.y_train), len(split.y_test), config.seed)
@@ -207,7 +211,7 @@ def _fit_and_compare(
             positive_class=POSITIVE_CLASS,
             threshold=selection.threshold,
         )
-        plots = _plots(model, heldout, label) if config.plots else {}
+        plots = _plots(model, heldout, label, selection.threshold) if config.plots else {}
         comparison = None
         if cross_validation is not None:
             comparison = _compare(config, peer_factories, cross_validation, X_train, X_test, split=split, data=data)
@@ -284,7 +288,7 @@ def _write(
             signing_key=signing_key,
         )
     except (OSError, ArtifactError) as error:
-        raise TrainingError(f"cannot write the model directory {destination}: {error}") from None
+        raise TrainingError(f"cannot write the model directory {destination}: {_reason(error)}") from None
     if signing_key is None:
         logger.info("wrote %s, unsigned (set %s to sign it)", destination, SIGNING_KEY_ENV)
     else:
@@ -294,6 +298,38 @@ def _write(
 
 def _class_names(model: Any, data: dataset.Dataset) -> tuple[str, ...]:
     return tuple(data.target_names[int(code)] for code in model.classes_)
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse, before any training, a destination the model directory cannot be written to; say so when an
+    existing model directory will be replaced."""
+    destination = Path(destination)
+    for path in (destination, *destination.parents):
+        if path.exists() and not path.is_dir():
+            raise TrainingError(f"cannot write the model directory {destination}: {path} is a file, not a directory")
+    if destination.is_dir() and any(destination.iterdir()):
+        try:
+            previous = read_manifest(destination).model_version
+        except ArtifactError:
+            if not (destination / MANIFEST_FILE).exists():
+                raise TrainingError(
+                    f"{destination} is not empty and not a model directory; refusing to replace it"
+                ) from None
+            previous = "(unreadable manifest)"
+        logger.warning("%s holds model %s; it will be replaced once the new model is written", destination, previous)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{destination.name}.", dir=destination.parent):
+            pass
+    except OSError as error:
+        raise TrainingError(f"cannot write the model directory {destination}: {_reason(error)}") from None
+
+
+def _reason(error: Exception) -> str:
+    """Why writing failed, without the temporary paths an ``OSError`` names (``Permission denied``)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
 
 
 def library_versions() -> dict[str, str]:
@@ -384,15 +420,17 @@ def _select_threshold(
     )
 
 
-def _plots(model: Any, heldout: evaluation.HeldOut, label: str) -> dict[str, bytes]:
+def _plots(model: Any, heldout: evaluation.HeldOut, label: str, decision_threshold: float) -> dict[str, bytes]:
     if not report.matplotlib_available():
         logger.info("matplotlib is not installed; skipping the plots")
         return {}
     files: dict[str, bytes] = {}
     curves = report.loss_curves(model)
     if curves:
-        files[report.LOSS_PLOT_FILE] = report.plot_loss_curves(curves, f"training loss: {label}")
-    files[report.ROC_PLOT_FILE] = report.plot_roc(heldout, POSITIVE_CLASS, f"ROC on the held-out rows: {label}")
+        files[report.LOSS_PLOT_FILE] = report.plot_loss_curves(curves, f"loss per epoch: {label}")
+    files[report.ROC_PLOT_FILE] = report.plot_roc(
+        heldout, POSITIVE_CLASS, decision_threshold, f"ROC on the held-out rows: {label}"
+    )
     return files
 
 

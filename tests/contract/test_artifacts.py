@@ -439,4 +439,17 @@ def test_the_verify_command_accepts_a_servable_directory_and_names_what_is_wrong
     (model_dir / MODEL_FILE).write_bytes(b"tampered")
     assert main([str(model_dir)]) == 1
     assert "altered" in capsys.readouterr().err
-    assert main([]) == 2
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--help"], 0), ([], 2), (["a", "b"], 2)])
+def test_the_verify_command_line_is_parsed_like_any_other(
+    argv: list[str], code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from neuralnet.verify import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == code
+    output = capsys.readouterr()
+    assert "usage: python -m neuralnet.verify [-h] MODEL_DIR" in output.out + output.err
+    assert "does not exist" not in output.out + output.err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,29 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         cli.parse_args(argv)
     assert raised.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MAX_BATCH_ROWS", "0", "wdbc-serve: error: MAX_BATCH_ROWS: Input should be greater than or equal to 1"),
+        ("MAX_BODY_BYTES", "lots", "wdbc-serve: error: MAX_BODY_BYTES: Input should be a valid integer"),
+        ("LOG_LEVEL", "loud", "wdbc-serve: error: LOG_LEVEL: Input should be 'DEBUG'"),
+    ],
+)
+def test_invalid_settings_exit_2_with_one_line_each_and_no_traceback(variable: str, value: str, message: str) -> None:
+    """Run as users run it: a real process, the setting in its environment."""
+    environment = {name: text for name, text in os.environ.items() if name not in ("MODEL_DIR", "API_KEY")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "service", "--port", "1"],
+        env=environment | {variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith(message)
+    if value != "0":
+        assert value not in line  # settings may be secrets: values are never echoed
