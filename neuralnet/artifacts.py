@@ -3,8 +3,10 @@
 A model directory holds the fitted scaler and network as joblib pickles, any report files, and
 ``manifest.json``, which records what they are and the SHA-256 of every other file, and, when training had
 a signing key, ``manifest.sig``: an HMAC-SHA256 of the manifest's bytes, which proves that the manifest (and so
-every file it hashes) is the one training wrote. Readers given keys check the signature, then each hash,
-*before* anything is parsed, use the very bytes they verified, and unpickle only through an allow-list
+every file it hashes) is the one training wrote. Readers given keys check the signature, then the hash of each
+file the model is made of (:data:`MODEL_FILES`), *before* anything is parsed, use the very bytes they verified
+(the report files are for people, so a changed or missing one is reported by :func:`report_file_problems`,
+not refused), and unpickle only through an allow-list
 (:mod:`neuralnet.unpickling`): a pickle that names any class or callable besides NumPy's arrays, the scaler
 and our estimators is refused before anything in it runs. :func:`load_model_dir` rebuilds the estimators
 themselves (offline use; it imports scikit-learn); :func:`load_inference_model` reads only their arrays into
@@ -38,7 +40,7 @@ from neuralnet.unpickling import ForbiddenPickleError, load_allowed
 FORMAT_VERSION: Final = 3
 """Version 3 dropped ``inference.npz`` (version 2), a copy of the pickles' arrays: the pickles are served."""
 READABLE_FORMAT_VERSIONS: Final = frozenset({2, 3})
-"""Version 2 directories still read: their ``inference.npz`` is verified like any extra file, then ignored."""
+"""Version 2 directories still read: their ``inference.npz`` is verified like the pickles, then ignored."""
 MANIFEST_FILE: Final = "manifest.json"
 SCALER_FILE: Final = "scaler.joblib"
 MODEL_FILE: Final = "model.joblib"
@@ -49,6 +51,12 @@ MODEL_CARD_JSON_FILE: Final = "model_card.json"
 MODEL_CARD_MARKDOWN_FILE: Final = "model_card.md"
 """The model card, for programs and for people; optional, like the novelty statistics."""
 REQUIRED_FILES: Final = (SCALER_FILE, MODEL_FILE)
+MODEL_FILES: Final = frozenset(
+    {*REQUIRED_FILES, NOVELTY_FILE, MODEL_CARD_JSON_FILE, MODEL_CARD_MARKDOWN_FILE, "inference.npz"}
+)
+"""The files the service reads or serves (``inference.npz`` in version 2): a reader refuses the directory when
+one is altered. Every other file the manifest records (``report.md``, the plots) is a report file, for people
+only: see `report_file_problems`."""
 COMPARED_LIBRARIES: Final = ("numpy", "scikit-learn", "joblib")
 """Libraries whose trainer and reader versions :func:`library_mismatches` compares."""
 SIGNATURE_FILE: Final = "manifest.sig"
@@ -433,6 +441,8 @@ def _read_verified(directory: Path, keys: Sequence[bytes]) -> tuple[Manifest, di
         path = directory / name
         if Path(name).name != name:
             raise IncompatibleArtifactError(f"{directory / MANIFEST_FILE} names a file outside the directory: {name!r}")
+        if name not in MODEL_FILES:
+            continue  # a report file: see report_file_problems
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -441,6 +451,24 @@ def _read_verified(directory: Path, keys: Sequence[bytes]) -> tuple[Manifest, di
             raise AlteredArtifactError(f"{path} does not match the SHA-256 recorded in the manifest; it was altered")
         verified[name] = data
     return manifest, verified
+
+
+def report_file_problems(directory: Path, manifest: Manifest) -> tuple[str, ...]:
+    """One line per report file (``report.md``, plots: any recorded file the model is not made of) that is
+    missing or differs from its recorded hash. Editing a file meant for people does not stop the model from
+    loading; readers log these lines instead."""
+    lines = []
+    for name, expected in manifest.artifacts.items():
+        if name in MODEL_FILES or Path(name).name != name:
+            continue
+        try:
+            data = (Path(directory) / name).read_bytes()
+        except OSError as error:
+            lines.append(f"report file {name} cannot be read ({error.strerror or error}); the model is unaffected")
+            continue
+        if sha256_bytes(data) != expected:
+            lines.append(f"report file {name} differs from the one the trainer wrote; the model is unaffected")
+    return tuple(lines)
 
 
 def _check_servable(scaler: Any, model: Any) -> None:

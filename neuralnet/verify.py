@@ -1,10 +1,11 @@
 """``python -m neuralnet.verify MODEL_DIR``: check a model directory exactly as the service will load it.
 
-Prints the model version and exits 0, or prints why the directory cannot be served and exits 1 (2 for a wrong
-command line). With ``MODEL_SIGNING_KEY`` (and, during a rotation, ``MODEL_SIGNING_KEY_PREVIOUS``) in the
-environment the manifest's signature is checked too, as the service does; without a key it says that the
-signature was not checked. The trainer container runs it to decide whether the model volume already holds a
-model this code can serve.
+Prints the model version and exits 0 (with a warning for each report file that changed: those do not affect
+the model), or prints why the directory cannot be served and exits 1 (2 for a wrong command line). With
+``MODEL_SIGNING_KEY`` (and, during a rotation, ``MODEL_SIGNING_KEY_PREVIOUS``) in the environment the
+manifest's signature is checked too, as the service does; without a key it says that the signature was not
+checked. The trainer container runs it to decide whether the model volume already holds a model this code
+can serve.
 """
 
 import argparse
@@ -12,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from neuralnet.artifacts import SIGNING_KEY_ENV, ArtifactError, SigningKeys, load_inference_model, signature_status
+from neuralnet.artifacts import (
+    SIGNING_KEY_ENV,
+    ArtifactError,
+    SigningKeys,
+    load_inference_model,
+    report_file_problems,
+    signature_status,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ArtifactError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
+    for problem in report_file_problems(directory, manifest):
+        print(f"warning: {problem}", file=sys.stderr)
     status = signature_status(directory, keys)
     checked = "signature included"
     if status != "verified":

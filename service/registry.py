@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import threading
 import weakref
@@ -37,12 +38,22 @@ from neuralnet.artifacts import (
     SignatureError,
     SigningKeys,
     library_mismatches,
+    report_file_problems,
 )
 from service.errors import ErrorDetail, ModelNotFoundError, ModelNotReadyError
 from service.metrics import Metrics
 from service.model import ModelRuntime
 
 logger = logging.getLogger("service.model")
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s:;,'\"()]+")
+
+
+def without_paths(message: str, directory: Path) -> str:
+    """``message`` with each file path cut to its last part: ``/srv/models/v3/model.joblib`` -> ``model.joblib``."""
+    message = message.replace(str(directory), Path(directory).name or ".")
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name or "/", message)
+
 
 State = Literal["READY", "UNAVAILABLE"]
 
@@ -287,14 +298,18 @@ class ModelRegistry(Generic[Served]):
             )
         for line in warnings:
             logger.warning("library versions differ: %s", line, extra={"event": "model_library_mismatch"})
+        for problem in report_file_problems(resolved, runtime.manifest):
+            logger.warning(problem, extra={"model_dir": str(resolved), "event": "report_file_changed"})
         return LoadOutcome("loaded", served.version)
 
     def _failed(self, directory: Path, reason: ErrorDetail) -> LoadOutcome:
-        self._failures[str(directory)] = reason
+        # Clients learn what is wrong, not where the server keeps its files; the log keeps the whole message.
+        public = ErrorDetail(reason.loc, without_paths(reason.msg, directory), reason.type)
+        self._failures[str(directory)] = public
         self._metrics.load_failed(reason.type)
         loaded = self._loaded
         if loaded is None:
-            self._reason = reason
+            self._reason = public
             self._metrics.model_loaded(None)
         logger.error(
             "model not loaded (%s): %s",
@@ -302,7 +317,7 @@ class ModelRegistry(Generic[Served]):
             reason.msg,
             extra={"model_dir": str(directory), "reason": reason.type, "event": "model_load_failed"},
         )
-        return LoadOutcome("failed", loaded.served.version if loaded is not None else None, reason)
+        return LoadOutcome("failed", loaded.served.version if loaded is not None else None, public)
 
     def _version_dir(self, version: str) -> Path:
         if version == LATEST_LINK:

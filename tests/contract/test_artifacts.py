@@ -163,7 +163,7 @@ def test_the_inference_loader_imports_neither_scikit_learn_nor_scipy_nor_joblib(
 
 
 @pytest.mark.parametrize("loader", list(LOADERS))
-@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE, "report.md"])
+@pytest.mark.parametrize("victim", [SCALER_FILE, MODEL_FILE])
 def test_an_altered_file_is_refused_before_anything_is_read(
     model_dir: Path, victim: str, loader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +180,26 @@ def test_an_altered_file_is_refused_before_anything_is_read(
     monkeypatch.setattr("neuralnet.pickled_model.load_allowed", refuse)
     with pytest.raises(AlteredArtifactError, match=victim):
         LOADERS[loader](model_dir)
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+@pytest.mark.parametrize("change", ["edited", "deleted"])
+def test_a_changed_report_file_is_reported_not_refused(
+    model_dir: Path, change: str, loader: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Report files are for people: the model loads, and the change is named (the service logs it)."""
+    from neuralnet.verify import main
+
+    report = model_dir / "report.md"
+    if change == "edited":
+        report.write_text("# r, with a reviewer's note")
+    else:
+        report.unlink()
+    LOADERS[loader](model_dir)
+    (problem,) = artifacts.report_file_problems(model_dir, read_manifest(model_dir))
+    assert problem.startswith("report file report.md ")
+    assert main([str(model_dir)]) == 0
+    assert capsys.readouterr().err == f"warning: {problem}\n"
 
 
 @pytest.mark.parametrize("loader", list(LOADERS))

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from neuralnet.artifacts import MANIFEST_FILE, MODEL_FILE, SCALER_FILE, Manifest
+from neuralnet.artifacts import MANIFEST_FILE, MODEL_FILE, NOVELTY_FILE, SCALER_FILE, Manifest
 from service import create_app
 from service.settings import Settings
 
@@ -60,6 +60,8 @@ def _damage_manifest_version(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "altered-model": (lambda d: _flip_a_byte(d / MODEL_FILE), "altered"),
     "altered-scaler": (lambda d: _flip_a_byte(d / SCALER_FILE), "altered"),
+    "altered-novelty-statistics": (lambda d: _flip_a_byte(d / NOVELTY_FILE), "altered"),
+    "altered-model-card": (lambda d: _write(d / "model_card.json", "{}"), "altered"),
     "missing-model": (lambda d: (d / MODEL_FILE).unlink(), "missing"),
     "missing-scaler": (lambda d: (d / SCALER_FILE).unlink(), "missing"),
     "missing-manifest": (lambda d: (d / MANIFEST_FILE).unlink(), "missing"),
@@ -97,6 +99,7 @@ def test_a_bad_model_directory_leaves_the_service_live_but_not_ready(
     assert error["code"] == "model_not_ready"
     assert error["details"][0]["type"] == reason
     assert "Traceback" not in ready.text
+    assert str(model_copy.parent) not in ready.text, "a 503 must not tell clients where the server keeps files"
 
     for method, path, body in (("POST", "/predict", b"[1]"), ("GET", "/metadata", None)):
         response = client.request(method, path, content=body)
@@ -168,3 +171,21 @@ def test_a_reload_swaps_the_model_atomically(
     metrics = client.get("/metrics").text
     assert 'model_info{model_version="reloaded-2"} 1.0' in metrics
     assert f'model_info{{model_version="{manifest.model_version}"}}' not in metrics
+
+
+@pytest.mark.parametrize("change", ["edited", "deleted"])
+def test_a_changed_report_file_is_logged_and_the_model_still_loads(
+    model_copy: Path, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture, change: str
+) -> None:
+    """report.md and the plots are for people: editing one must not take the service down."""
+    report = model_copy / "report.md"
+    if change == "edited":
+        report.write_text(report.read_text() + "\nReviewed by the tumour board.\n")
+    else:
+        report.unlink()
+    with caplog.at_level(logging.INFO, logger="service"):
+        client = make_client(model_dir=model_copy)
+    assert client.get("/ready").status_code == 200
+    changed = [record for record in caplog.records if getattr(record, "event", None) == "report_file_changed"]
+    assert [record.getMessage().split(" ")[:3] for record in changed] == [["report", "file", "report.md"]]
+    assert changed[0].levelno == logging.WARNING
