@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from neuralnet.artifacts import NO_KEYS, SigningKeys
 from neuralnet.attribution import Attributions
 from neuralnet.novelty import NoveltyScores
+from service.errors import ModelNotFoundError, safe_text
 from service.metrics import Metrics
 from service.model import ModelRuntime
 from service.registry import ModelRegistry
@@ -140,6 +141,17 @@ class DataPlane:
     def current(self) -> ServedModel:
         """The model being served; ``ModelNotReadyError`` (503) while there is none."""
         return self.registry.current()
+
+    def model(self, name: str, version: str | None = None) -> ServedModel:
+        """The served model if ``name`` (and ``version``, when given) name it: 404 if not, 503 while none is loaded."""
+        if name != self._model_name:
+            raise ModelNotFoundError(f"unknown model {safe_text(name)!r}; this server serves {self._model_name!r}")
+        served = self.current()
+        if version is not None and version != served.version:
+            raise ModelNotFoundError(
+                f"unknown version {safe_text(version)!r} of model {self._model_name!r}; it serves {served.version!r}"
+            )
+        return served
 
     def infer(self, served: ServedModel, rows: NDArray[np.float64], *, explain: bool = False) -> Inference:
         """Predict validated rows (a C-contiguous float64 ``(n, n_features)`` matrix) in one pass; with

@@ -90,6 +90,8 @@ class TooManyRowsError(InvalidInputError):
 
 
 class ModelNotFoundError(ServiceError):
+    """A model name or version in the path that this server does not serve."""
+
     status_code = 404
     code = "model_not_found"
 

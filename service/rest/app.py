@@ -18,11 +18,12 @@ from service.lifecycle import Lifecycle
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
+from service.protocols.v2 import v2_codec
 from service.registry import reload_on_sighup
 from service.rest.admission import AdmissionControl
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
-from service.rest.endpoints import health, metadata, metrics, model_card, predict, repository
+from service.rest.endpoints import health, metadata, metrics, model_card, predict, repository, v1, v2
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware
 from service.rest.openapi import install_openapi
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
         model_dir=settings.model_dir,
         model_name=settings.model_name,
         limits=Limits(max_batch_rows=settings.max_batch_rows, max_body_bytes=settings.max_body_bytes),
-        prepare=(record_codec, metadata.metadata_document),
+        prepare=(record_codec, v2_codec, metadata.metadata_document),
         keys=settings.signing_keys,
     )
     # Our server runner passes its lifecycle and routes SIGHUP to it; under another server the app routes it.
@@ -88,20 +89,27 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
+    version = _version()
     # Swagger UI's and ReDoc's scripts come from the fastapi-offline package, not a CDN: the docs must work on
     # the closed networks of hospitals and labs.
     app = FastAPIOffline(
         static_url=DOCS_ASSETS_PATH,
         title="WDBC diagnosis service",
-        version=_version(),
+        version=version,
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=JSONBytesResponse,
         redirect_slashes=False,  # Starlette builds that redirect's Location from the client's Host header
     )
-    app.state.context = AppContext(settings=settings, metrics=app_metrics, dataplane=dataplane, lifecycle=lifecycle)
+    app.state.context = AppContext(
+        settings=settings, metrics=app_metrics, dataplane=dataplane, lifecycle=lifecycle, version=version
+    )
     install_error_handlers(app)
-    endpoints = add_endpoints(app, (*predict.ENDPOINTS, *health.ENDPOINTS), api_key=settings.api_key is not None)
+    endpoints = add_endpoints(
+        app,
+        (*predict.ENDPOINTS, *health.ENDPOINTS, *v2.ENDPOINTS, *v1.ENDPOINTS),
+        api_key=settings.api_key is not None,
+    )
     app.include_router(metadata.router)
     app.include_router(model_card.router)
     app.include_router(metrics.router)

@@ -29,6 +29,8 @@ class AppContext:
     metrics: Metrics
     dataplane: DataPlane
     lifecycle: Lifecycle
+    version: str
+    """The service's version (of the installed package)."""
 
 
 def context_of(connection: HTTPConnection) -> AppContext:

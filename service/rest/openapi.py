@@ -1,7 +1,8 @@
 """The OpenAPI document, completed with the request and response schemas of the model being served.
 
-The /predict body is read raw (for speed and strictness), so FastAPI cannot derive its schema; it is built
-from the manifest instead, with examples the served model answers, and rebuilt when the model changes.
+The bodies are read raw (for speed and strictness), so FastAPI cannot derive their schemas: the record forms
+of /predict and KServe V1 are built from the manifest, with examples the served model answers, and rebuilt
+when the model changes; the Open Inference Protocol's request is the specification's.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
 
 from service.dataplane import DataPlane, ServedModel
 from service.protocols.examples import request_examples
 from service.protocols.predict import predict_body, record_codec
+from service.rest.schemas import InferenceRequest
 
 PREDICT_PATH = "/predict"
+V1_PREDICT_PATH = "/v1/models/{model_name}:predict"
+_BATCH_FORMS = ("NamedBatch", "DatasetBatch", "ArrayBatch")
 
 _NO_MODEL_SCHEMA: dict[str, Any] = {
     "description": "No model is loaded, so the feature list is unknown; see /ready.",
@@ -46,15 +51,26 @@ def _build(app: FastAPI, dataplane: DataPlane, served: ServedModel | None) -> di
         description=app.description,
         routes=app.routes,
     )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    request_schema = TypeAdapter(InferenceRequest).json_schema(ref_template="#/components/schemas/{model}")
+    components.update(request_schema.pop("$defs", {}))
+    components["InferenceRequest"] = request_schema
+    v1 = schema.get("paths", {}).get(V1_PREDICT_PATH, {}).get("post")
+    if v1 is not None and served is not None:
+        batch = {"anyOf": [{"$ref": f"#/components/schemas/{key}"} for key in _BATCH_FORMS]}
+        v1["requestBody"] = {"required": True, "content": {"application/json": {"schema": batch}}}
+        v1["responses"]["200"]["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictionBatch"}}
+        }
     operation = schema.get("paths", {}).get(PREDICT_PATH, {}).get("post")
     if operation is None:
         return schema
     body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _NO_MODEL_SCHEMA}}}
     if served is not None:
-        request_schema, response_schema, components = served.derived(record_codec).schemas.openapi_components()
+        records, response_schema, record_components = served.derived(record_codec).schemas.openapi_components()
         request_examples, response_examples = _predict_examples(dataplane, served)
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        body["content"]["application/json"] = {"schema": request_schema, "examples": request_examples}
+        components.update(record_components)
+        body["content"]["application/json"] = {"schema": records, "examples": request_examples}
         operation["responses"]["200"]["content"] = {
             "application/json": {"schema": response_schema, "examples": response_examples}
         }

@@ -87,3 +87,105 @@ class MetadataResponse(BaseModel):
         "no signature and no key; 'not_verified': signed, but the service has no key to check it."
     )
     limits: LimitsInfo
+
+
+# The Open Inference Protocol (V2) and KServe V1, as the specifications define them -------------------------
+
+Parameters = dict[str, str | float | bool]
+TensorData = list[Any]
+
+
+class ProtocolError(BaseModel):
+    """The error shape of the /v2 and /v1 paths."""
+
+    error: str
+
+
+class ServerLive(BaseModel):
+    live: bool
+
+
+class ServerReady(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class MetadataTensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int] = Field(description="-1 for a dimension of any size (the rows).")
+    parameters: Parameters | None = None
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[MetadataTensor]
+    outputs: list[MetadataTensor]
+    parameters: Parameters | None = None
+
+
+class RequestInput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None = Field(
+        default=None, description="binary_data_size: the byte count of this input's binary data after the JSON."
+    )
+    data: TensorData | None = Field(default=None, description="Row-major, flat or nested; absent when binary.")
+
+
+class RequestOutput(BaseModel):
+    name: str
+    parameters: Parameters | None = Field(default=None, description="binary_data: true for this output in binary.")
+
+
+class InferenceRequest(BaseModel):
+    id: str | None = None
+    parameters: Parameters | None = Field(
+        default=None, description="binary_data_output: true for every output in binary."
+    )
+    inputs: list[RequestInput]
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None = None
+    data: TensorData | None = None
+
+
+class InferenceResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: Parameters | None = None
+    outputs: list[ResponseOutput]
+
+
+class V1Model(BaseModel):
+    name: str
+    ready: bool
+
+
+class V1Models(BaseModel):
+    models: list[str]
+
+
+class V1Live(BaseModel):
+    status: Literal["alive"]

@@ -10,17 +10,11 @@ from starlette.requests import Request
 
 from service.errors import ErrorDetail, InvalidInputError
 from service.protocols.predict import predict_body
-from service.rest.body import read_body
+from service.rest.body import INLINE_BODY_BYTES, read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
 from service.rest.responses import MODEL_VERSION_HEADER, Reply
 from service.rest.schemas import ErrorResponse
-
-INLINE_BODY_BYTES: Final = 64 * 1024
-"""Bodies up to this size (about 80 named records) are handled on the event loop: the work takes well under a
-millisecond, less than a hop to the thread pool. Larger bodies go to the thread pool so that a big batch
-never stalls other requests (health checks included)."""
-
 
 EXPLAIN_PARAMETER: Final = "explain"
 _FLAGS: Final = {"true": True, "1": True, "false": False, "0": False}
