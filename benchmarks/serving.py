@@ -1,16 +1,20 @@
-"""Serving benchmark: /predict against a bare FastAPI endpoint, in the same run, with a real load generator.
+"""Serving benchmark: every protocol against a bare FastAPI endpoint and the model's own compute, in one run.
 
-Prints req/s and p50/p99 latency at 1 and 32 connections (wrk, one uvicorn worker per server, the runs
-interleaved and repeated so that the machine's noise hits both sides alike), the round-trip time of
-1,000- and 10,000-row batches in the named and array forms beside a naive FastAPI app on the same model
-(``benchmarks/naive_app.py``), the service's resident memory, and how long it takes from start to ready.
-Run it with ``make bench`` or ``python benchmarks/serving.py``.
+One record on each protocol (/predict named and array, KServe V1, Open Inference Protocol V2 in JSON and in
+binary): req/s at 32 connections as a ratio of a bare FastAPI endpoint that returns a constant
+(``benchmarks/bare_app.py``), and p50/p99 latency at 1 connection (wrk, one uvicorn worker per server, the runs
+interleaved and repeated so that the machine's noise hits every side alike; medians). Batches of 1,000 and
+10,000 rows in each form: the server's time for the request (from its access log) as a ratio of the model's
+own compute on the same rows (``predict_proba``, timed in this process right after each request), the round
+trip, and the round trip of a naive FastAPI app on the same model (``benchmarks/naive_app.py``). Then where
+a request's time goes, in process, and the service's resident memory and start-to-ready time beside the bare
+app's. Run it with ``make bench`` or ``python benchmarks/serving.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
 import os
 import re
 import shutil
@@ -20,17 +24,32 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import numpy as np
+import orjson
+from numpy.typing import NDArray
 from sklearn.datasets import load_breast_cancer
+from threadpoolctl import threadpool_limits
 
 from training.pipeline import train_model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL = "wdbc"
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+@dataclass(frozen=True)
+class Urls:
+    service: str
+    bare: str
+    naive: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,16 @@ class WrkResult:
     non_2xx: int
 
 
+@dataclass(frozen=True)
+class Case:
+    """One way of sending rows: a path, a body and its headers."""
+
+    name: str
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,7 +78,7 @@ def free_port() -> int:
 
 @contextmanager
 def server(
-    command: list[str], port: int, ready_path: str, log: Path
+    command: list[str], port: int, ready_path: str, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """Start a server process, wait until ``ready_path`` answers 200, yield it with its start-to-ready time.
 
@@ -57,9 +86,9 @@ def server(
     """
     started = time.perf_counter()
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = started + 30
+        deadline = started + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
@@ -69,7 +98,7 @@ def server(
             except httpx2.TransportError:
                 pass
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"{command} was not ready within 30 s")
+                raise RuntimeError(f"{command} was not ready within 60 s")
             time.sleep(0.02)
         yield process, time.perf_counter() - started
     finally:
@@ -84,13 +113,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_wrk(url: str, body: bytes, connections: int, seconds: int, workdir: Path) -> WrkResult:
+def lua_string(data: bytes) -> str:
+    """A Lua string literal of any bytes (binary bodies included)."""
+    printable = set(range(32, 127)) - {ord('"'), ord("\\")}
+    return '"' + "".join(chr(byte) if byte in printable else f"\\{byte:03d}" for byte in data) + '"'
+
+
+def run_wrk(
+    url: str, body: bytes, connections: int, seconds: int, workdir: Path, *, headers: dict[str, str] | None = None
+) -> WrkResult:
     script = workdir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body.decode())}\n"
-    )
+    headers = {"Content-Type": "application/json"} | (headers or {})
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body)}"]
+    lines += [
+        f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}" for name, value in headers.items()
+    ]
+    script.write_text("\n".join(lines) + "\n")
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         check=True,
@@ -114,19 +152,84 @@ def _latency_ms(output: str, percentile: str) -> float:
     return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def batch_round_trip_ms(url: str, body: bytes, repeats: int) -> float:
-    """Median wall time of one batch request over keep-alive HTTP, body encoded once beforehand."""
-    headers = {"Content-Type": "application/json"}
+class AccessLog:
+    """The service's access log (JSON lines): the server-side latency of a request, by its request id."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._latency: dict[str, float] = {}
+
+    def latency_ms(self, request_id: str) -> float:
+        for _ in range(200):
+            with self.path.open("rb") as log:
+                log.seek(self._offset)
+                for line in log:
+                    if not line.endswith(b"\n"):
+                        break
+                    self._offset += len(line)
+                    if b'"service.access"' in line:
+                        entry = orjson.loads(line)
+                        self._latency[entry["request_id"]] = entry["latency_ms"]
+            if request_id in self._latency:
+                return self._latency.pop(request_id)
+            time.sleep(0.01)
+        raise RuntimeError(f"request {request_id} is not in the access log")
+
+
+def median_ms(function: Callable[[], object], repeats: int) -> float:
     timings = []
-    with httpx2.Client(timeout=60) as client:
-        for attempt in range(repeats + 2):
-            started = time.perf_counter()
-            response = client.post(url, content=body, headers=headers)
-            elapsed = (time.perf_counter() - started) * 1e3
-            response.raise_for_status()
-            if attempt >= 2:  # the first calls warm up caches and allocators
-                timings.append(elapsed)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        timings.append((time.perf_counter() - started) * 1e3)
     return statistics.median(timings)
+
+
+def batch_cases(rows: NDArray[np.float64], names: list[str]) -> list[Case]:
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "features",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": rows.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    v2_json = orjson.dumps(
+        {"inputs": [{"name": "features", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel()}]},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    arrays = orjson.dumps({"instances": rows}, option=orjson.OPT_SERIALIZE_NUMPY)
+    named = orjson.dumps({"instances": [dict(zip(names, row, strict=True)) for row in rows.tolist()]})
+    v2 = f"/v2/models/{MODEL}/infer"
+    return [
+        Case(
+            "V2 binary",
+            v2,
+            header + rows.astype("<f8").tobytes(),
+            {"Inference-Header-Content-Length": str(len(header))},
+        ),
+        Case("V2 JSON", v2, v2_json, {}),
+        Case("V1 arrays", f"/v1/models/{MODEL}:predict", arrays, {}),
+        Case("/predict arrays", "/predict", arrays, {}),
+        Case("/predict named", "/predict", named, {}),
+    ]
+
+
+def single_cases(row: NDArray[np.float64], names: list[str]) -> list[Case]:
+    by_name = {case.name: case for case in batch_cases(row[None, :], names)}
+    return [
+        Case("/predict named", "/predict", orjson.dumps(dict(zip(names, row.tolist(), strict=True))), {}),
+        Case("/predict array", "/predict", orjson.dumps(row.tolist()), {}),
+        Case("V1", f"/v1/models/{MODEL}:predict", by_name["V1 arrays"].body, {}),
+        Case("V2 JSON", f"/v2/models/{MODEL}/infer", by_name["V2 JSON"].body, {}),
+        Case("V2 binary", f"/v2/models/{MODEL}/infer", by_name["V2 binary"].body, by_name["V2 binary"].headers),
+    ]
 
 
 def ensure_model_dir(requested: Path | None, workdir: Path) -> Path:
@@ -139,19 +242,139 @@ def ensure_model_dir(requested: Path | None, workdir: Path) -> Path:
     return workdir / "model"
 
 
+def single_records(urls: Urls, cases: list[Case], seconds: int, rounds: int, workdir: Path) -> None:
+    print(f"\n## one record: wrk -t1, {seconds} s per run, {rounds} interleaved rounds, medians")
+    print("| endpoint | req/s at 32 conn | x bare FastAPI | p50 at 1 conn (ms) | p99 at 1 conn (ms) |")
+    print("|---|---|---|---|---|")
+    sides: list[tuple[str, str, Case]] = [("bare FastAPI, a constant", urls.bare + "/predict", cases[0])]
+    sides += [(case.name, urls.service + case.path, case) for case in cases]
+    results: dict[str, dict[int, list[WrkResult]]] = {name: {1: [], 32: []} for name, _, _ in sides}
+    for name, url, case in sides:  # warm-up, and a check that every body is accepted
+        if run_wrk(url, case.body, 4, 1, workdir, headers=case.headers).non_2xx:
+            raise RuntimeError(f"{name} answered non-2xx")
+    for _ in range(rounds):
+        for connections in (32, 1):
+            for name, url, case in sides:
+                results[name][connections].append(
+                    run_wrk(url, case.body, connections, seconds, workdir, headers=case.headers)
+                )
+    bare_rps = statistics.median(r.requests_per_second for r in results[sides[0][0]][32])
+    for name, _, _ in sides:
+        if any(r.non_2xx for runs in results[name].values() for r in runs):
+            raise RuntimeError(f"{name} answered non-2xx under load")
+        rps = statistics.median(r.requests_per_second for r in results[name][32])
+        p50 = statistics.median(r.p50_ms for r in results[name][1])
+        p99 = statistics.median(r.p99_ms for r in results[name][1])
+        print(f"| {name} | {rps:,.0f} | {rps / bare_rps:.2f} | {p50:.3f} | {p99:.3f} |")
+    print("targets: >= 1.00x bare FastAPI at 32 connections, p99 <= 1 ms at 1 connection")
+
+
+def batches(urls: Urls, model_dir: Path, rows: NDArray[np.float64], names: list[str], repeats: int) -> None:
+    from service.model import ModelRuntime  # noqa: PLC0415  (after the servers started: their start is timed)
+
+    runtime = ModelRuntime.load(model_dir)
+    limits = threadpool_limits(limits=1, user_api="blas")  # as the service runs its model
+    targets = {"V2 binary": 1.5, "V2 JSON": 2.0, "V1 arrays": 2.0, "/predict arrays": 2.0, "/predict named": 3.0}
+    print(f"\n## batches: medians of {repeats} requests each (server time from the service's access log)")
+    print(
+        "| rows | form | body MB | server ms | model ms | x model | target | round trip ms "
+        "| naive round trip ms | x faster than naive |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    log = AccessLog(Path(os.environ["BENCH_SERVICE_LOG"]))
+    with httpx2.Client(timeout=120) as client:
+        for n_rows in (1_000, 10_000):
+            batch = np.ascontiguousarray(rows[np.arange(n_rows) % len(rows)])
+            cases = batch_cases(batch, names)
+            naive_body = cases[2].body
+            naive_times, model_times = [], []
+            server_times: dict[str, list[float]] = {case.name: [] for case in cases}
+            trip_times: dict[str, list[float]] = {case.name: [] for case in cases}
+            for attempt in range(repeats + 1):  # the first round warms up caches and allocators
+                started = time.perf_counter()
+                client.post(urls.naive + "/predict", content=naive_body, headers={"Content-Type": "application/json"})
+                naive_elapsed = (time.perf_counter() - started) * 1e3
+                for case in cases:
+                    request_id = f"bench-{n_rows}-{attempt}-{len(server_times[case.name])}-{case.name}"
+                    request_id = re.sub(r"[^A-Za-z0-9.-]", "-", request_id)
+                    headers = {"Content-Type": "application/json", "X-Request-ID": request_id} | case.headers
+                    started = time.perf_counter()
+                    response = client.post(urls.service + case.path, content=case.body, headers=headers)
+                    elapsed = (time.perf_counter() - started) * 1e3
+                    response.raise_for_status()
+                    server_elapsed = log.latency_ms(request_id)
+                    if attempt:
+                        trip_times[case.name].append(elapsed)
+                        server_times[case.name].append(server_elapsed)
+                model_elapsed = median_ms(partial(runtime.model.predict_proba, batch), 3)
+                if attempt:
+                    naive_times.append(naive_elapsed)
+                    model_times.append(model_elapsed)
+            naive_ms, model_ms = statistics.median(naive_times), statistics.median(model_times)
+            for case in cases:
+                server_ms, trip_ms = (
+                    statistics.median(server_times[case.name]),
+                    statistics.median(trip_times[case.name]),
+                )
+                print(
+                    f"| {n_rows:,} | {case.name} | {len(case.body) / 1e6:.2f} | {server_ms:.2f} | {model_ms:.2f} "
+                    f"| {server_ms / model_ms:.2f} | <= {targets[case.name]:.1f} | {trip_ms:.2f} | {naive_ms:.2f} "
+                    f"| {naive_ms / trip_ms:.1f} |"
+                )
+    limits.restore_original_limits()
+
+
+def where_time_goes(model_dir: Path, rows: NDArray[np.float64], names: list[str], repeats: int) -> None:
+    """Decode, infer and encode timed apart, in this process, on the service's own code."""
+    from service.dataplane import DataPlane, Limits  # noqa: PLC0415
+    from service.metrics import Metrics  # noqa: PLC0415
+    from service.protocols.predict import record_codec  # noqa: PLC0415
+    from service.protocols.v2 import v2_codec  # noqa: PLC0415
+
+    dataplane = DataPlane(Metrics(), model_name=MODEL, limits=Limits(max_batch_rows=10_000, max_body_bytes=1 << 30))
+    dataplane.load(model_dir)
+    served = dataplane.current()
+    limits = threadpool_limits(limits=1, user_api="blas")
+    print(f"\n## where the time goes, in process (ms, medians of {repeats})")
+    print("| rows | form | decode | infer (model) | encode | total |")
+    print("|---|---|---|---|---|---|")
+    for n_rows in (1, 1_000, 10_000):
+        batch = np.ascontiguousarray(rows[np.arange(n_rows) % len(rows)])
+        model_ms = median_ms(partial(served.runtime.model.predict_proba, batch), repeats)
+        for case in batch_cases(batch, names):
+            if case.path.startswith("/v2"):
+                codec = served.derived(v2_codec)
+                header = case.headers.get("Inference-Header-Content-Length")
+                request = codec.decode(case.body, header)
+                decode = median_ms(partial(codec.decode, case.body, header), repeats)
+                encode = median_ms(partial(codec.encode, request, dataplane.infer(served, request.rows)), repeats)
+            else:
+                records = served.derived(record_codec)
+                decoded = records.decoder.decode(case.body)
+                decode = median_ms(partial(records.decoder.decode, case.body), repeats)
+                inference = dataplane.infer(served, decoded.matrix)
+                encode = median_ms(partial(records.encoder.encode, inference, batch=True), repeats)
+            infer = median_ms(partial(dataplane.infer, served, batch), repeats)
+            print(
+                f"| {n_rows:,} | {case.name} | {decode:.3f} | {infer:.3f} ({model_ms:.3f}) | {encode:.3f} "
+                f"| {decode + infer + encode:.3f} |"
+            )
+    limits.restore_original_limits()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=None, help="default: models/latest, else a fresh model")
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per configuration")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the wrk runs")
+    parser.add_argument("--repeats", type=int, default=7, help="requests per batch form and size")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
-    data = load_breast_cancer()
+    data: Any = load_breast_cancer()
     names = [str(name).replace(" ", "_") for name in data.feature_names]
-    rows = data.data.tolist()
-    one_named = json.dumps(dict(zip(names, rows[0], strict=True))).encode()
+    rows = np.ascontiguousarray(data.data, dtype=np.float64)
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -163,52 +386,30 @@ def main() -> None:
             [python, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning", "--no-access-log"]
             for app, port in (("benchmarks.bare_app:app", bare_port), ("benchmarks.naive_app:app", naive_port))
         )
-        os.environ["MODEL_DIR"] = str(model_dir)  # for the naive app
-        env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
+        environment = {k: v for k, v in os.environ.items() if k not in ("ACCESS_LOG", "API_KEY", "LOG_LEVEL")}
+        environment["MODEL_DIR"] = str(model_dir)  # for the naive app
+        service_log = workdir / "service.log"
+        os.environ["BENCH_SERVICE_LOG"] = str(service_log)
+        today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+        print(f"# serving benchmark, {today} (python {sys.version.split()[0]}, {os.cpu_count()} cores)")
+        with server(bare_cmd, bare_port, "/docs", workdir / "bare.log", environment) as (bare_process, bare_ready):
+            bare_rss = rss_mb(bare_process.pid)
         with (
-            server(service_cmd, service_port, "/ready", workdir / "service.log") as (service_process, ready_seconds),
-            server(bare_cmd, bare_port, "/docs", workdir / "bare.log") as _,
-            server(naive_cmd, naive_port, "/docs", workdir / "naive.log") as _,
+            server(service_cmd, service_port, "/ready", service_log, environment) as (service_process, ready_seconds),
+            server(bare_cmd, bare_port, "/docs", workdir / "bare.log", environment),
+            server(naive_cmd, naive_port, "/docs", workdir / "naive.log", environment),
         ):
-            service_url = f"http://127.0.0.1:{service_port}/predict"
-            bare_url = f"http://127.0.0.1:{bare_port}/predict"
-            print(f"# serving benchmark ({env_note}); wrk -t1, {args.seconds} s x {args.rounds} rounds, medians")
-            print(f"service ready {ready_seconds:.2f} s after start, RSS {rss_mb(service_process.pid):.0f} MB")
-            for connections in (1, 32):
-                results: dict[str, list[WrkResult]] = {"bare": [], "predict": []}
-                run_wrk(service_url, one_named, connections, 1, workdir)  # warm-up
-                run_wrk(bare_url, one_named, connections, 1, workdir)
-                for _ in range(args.rounds):
-                    results["bare"].append(run_wrk(bare_url, one_named, connections, args.seconds, workdir))
-                    results["predict"].append(run_wrk(service_url, one_named, connections, args.seconds, workdir))
-                if any(r.non_2xx for r in results["predict"]):
-                    raise RuntimeError("/predict answered non-2xx under load")
-                medians = {
-                    side: (
-                        statistics.median(r.requests_per_second for r in runs),
-                        statistics.median(r.p50_ms for r in runs),
-                        statistics.median(r.p99_ms for r in runs),
-                    )
-                    for side, runs in results.items()
-                }
-                for side, (rps, p50, p99) in medians.items():
-                    print(f"{connections:>2} conn  {side:<8} {rps:>9,.0f} req/s  p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")
-                ratio = medians["predict"][0] / medians["bare"][0]
-                print(f"{connections:>2} conn  /predict = {ratio:.2f}x bare FastAPI")
-            for n_rows in (1_000, 10_000):
-                batch = [rows[i % len(rows)] for i in range(n_rows)]
-                named = json.dumps({"instances": [dict(zip(names, row, strict=True)) for row in batch]}).encode()
-                array = json.dumps({"instances": batch}).encode()
-                repeats = 30 if n_rows == 1_000 else 10
-                naive = batch_round_trip_ms(f"http://127.0.0.1:{naive_port}/predict", array, repeats)
-                print(f"{n_rows:>6,} rows array {len(array) / 1e6:5.2f} MB  naive FastAPI   {naive:7.2f} ms")
-                for form, body in (("array", array), ("named", named)):
-                    elapsed = batch_round_trip_ms(service_url, body, repeats)
-                    print(
-                        f"{n_rows:>6,} rows {form:<5} {len(body) / 1e6:5.2f} MB  /predict        {elapsed:7.2f} ms"
-                        f"  ({naive / elapsed:.1f}x faster than naive)"
-                    )
-            print(f"service RSS {rss_mb(service_process.pid):.0f} MB after the run")
+            service_rss = rss_mb(service_process.pid)
+            urls = Urls(*(f"http://127.0.0.1:{port}" for port in (service_port, bare_port, naive_port)))
+            single_records(urls, single_cases(rows[0], names), args.seconds, args.rounds, workdir)
+            batches(urls, model_dir, rows, names, args.repeats)
+            after_rss = rss_mb(service_process.pid)
+        where_time_goes(model_dir, rows, names, args.repeats)
+        print("\n## start and memory")
+        print("| | ready after start (s) | RSS at ready (MB) | RSS after the batches (MB) |")
+        print("|---|---|---|---|")
+        print(f"| service (python -m service) | {ready_seconds:.2f} | {service_rss:.0f} | {after_rss:.0f} |")
+        print(f"| bare FastAPI (uvicorn) | {bare_ready:.2f} | {bare_rss:.0f} | |")
 
 
 if __name__ == "__main__":
