@@ -160,10 +160,7 @@ class DataPlane:
         explanation = Explanation(served.runtime.explain(rows), rows) if explain else None
         if prediction.novelty is not None:
             self._metrics.count_out_of_distribution(int(np.count_nonzero(prediction.novelty.flagged)))
-        self._metrics.count_predictions(
-            served.runtime.classes,
-            np.bincount(prediction.label_indices, minlength=len(served.runtime.classes)).tolist(),
-        )
+        self._metrics.count_predictions(served.runtime.classes, prediction.label_indices)
         return Inference(
             model_name=served.name,
             model_version=served.version,

@@ -50,10 +50,42 @@ class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
-    """``logger.log(level, message, extra=fields)`` without looking up the caller's frame (a third of the cost),
-    for lines logged on every request."""
-    if logger.isEnabledFor(level):
+    """``logger.log(level, message, extra=fields)`` at a fraction of the cost, for lines logged on every request.
+
+    When the line would go only to this module's handlers (the configuration ``configure_logging`` sets up),
+    it is written to their streams directly, exactly as the ``JSONFormatter`` would write it; otherwise it
+    goes through ``logging`` (still without looking up the caller's frame, a third of that cost).
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handlers = _direct_handlers(logger, level)
+    if handlers is None:
         logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=fields))
+        return
+    created = time.time()
+    entry = {"time": _timestamp(created), "level": logging.getLevelName(level), "logger": logger.name}
+    entry["message"] = message
+    line = orjson.dumps(entry | fields, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+    for handler in handlers:
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream.write(line)
+            handler.stream.flush()
+
+
+def _direct_handlers(logger: logging.Logger, level: int) -> list[_ServiceHandler] | None:
+    """The handlers a record of ``logger`` reaches, if all are ours and none filters; else None."""
+    handlers: list[_ServiceHandler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters and current is logger:
+            return None
+        for handler in current.handlers:
+            if type(handler) is not _ServiceHandler or handler.filters or type(handler.formatter) is not JSONFormatter:
+                return None
+            if level >= handler.level:
+                handlers.append(handler)
+        current = current.parent if current.propagate else None
+    return handlers
 
 
 def configure_logging(level: str = "INFO") -> None:

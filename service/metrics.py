@@ -8,8 +8,9 @@ multiprocess mode.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -91,6 +92,7 @@ class Metrics:
         )
         self._version: str | None = None
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[tuple[str, ...], list[Counter]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -101,12 +103,18 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def count_predictions(self, labels: Sequence[str], counts: Sequence[int]) -> None:
-        rows = 0
-        for label, count in zip(labels, counts, strict=True):
-            if count:
-                self.predictions.labels(label).inc(count)
-                rows += count
+    def count_predictions(self, classes: tuple[str, ...], label_indices: NDArray[np.intp]) -> None:
+        """Count a request's rows by predicted label (indices into ``classes``)."""
+        children = self._prediction_children.get(classes)
+        if children is None:
+            children = self._prediction_children[classes] = [self.predictions.labels(label) for label in classes]
+        rows = len(label_indices)
+        if rows == 1:
+            children[int(label_indices[0])].inc()
+        else:
+            for child, count in zip(children, np.bincount(label_indices, minlength=len(classes)).tolist(), strict=True):
+                if count:
+                    child.inc(count)
         self.batch_rows.observe(rows)
 
     def count_out_of_distribution(self, flagged: int) -> None:

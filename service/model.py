@@ -9,6 +9,7 @@ explanation is computed only when asked for (:meth:`ModelRuntime.explain`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,21 +97,25 @@ class ModelRuntime:
         otherwise the most probable of the other classes.
         """
         try:
-            probabilities = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+            probabilities = self.model.predict_proba(X)
+            if type(probabilities) is not np.ndarray or probabilities.dtype != np.float64:
+                probabilities = np.asarray(probabilities, dtype=np.float64)
         except Exception as error:
             raise PredictionFailedError(f"the model failed to predict: {type(error).__name__}") from error
-        n_classes = len(self.manifest.classes)
-        if probabilities.shape != (X.shape[0], n_classes) or not np.isfinite(probabilities).all():
+        manifest = self.manifest
+        n_classes = len(manifest.classes)
+        if probabilities.shape != (X.shape[0], n_classes) or not math.isfinite(
+            probabilities.sum()  # NaN or infinity anywhere makes the sum one
+        ):
             raise PredictionFailedError("the model returned probabilities of the wrong shape or non-finite values")
-        positive = self.manifest.positive_class_index
-        is_positive = probabilities[:, positive] >= self.manifest.decision_threshold
+        positive = manifest.classes.index(manifest.positive_class)
+        is_positive = probabilities[:, positive] >= manifest.decision_threshold
         if n_classes == 2:
-            others = np.full(X.shape[0], 1 - positive, dtype=np.intp)
+            label_indices: NDArray[np.intp] = np.where(is_positive, positive, 1 - positive)
         else:
             masked = probabilities.copy()
             masked[:, positive] = -np.inf
-            others = masked.argmax(axis=1)
-        label_indices = np.where(is_positive, positive, others).astype(np.intp, copy=False)
+            label_indices = np.where(is_positive, positive, masked.argmax(axis=1))
         novelty = self.novelty.score(X) if self.novelty is not None else None
         return Prediction(probabilities=probabilities, label_indices=label_indices, novelty=novelty)
 

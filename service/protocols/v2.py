@@ -231,8 +231,7 @@ class V2Codec:
         else:
             values = self._json_values(spec.get("data"), n_rows, dtype, proof, where)
             used = 0
-        with np.errstate(over="ignore", invalid="ignore"):
-            rows = np.ascontiguousarray(values.reshape(n_rows, self._n_features), dtype=np.float64)
+        rows = np.ascontiguousarray(values.reshape(n_rows, self._n_features), dtype=np.float64)  # widening: exact
         return rows, used
 
     def _json_values(self, data: Any, n_rows: int, dtype: np.dtype[Any], proof: _Proof, where: str) -> NDArray[Any]:
@@ -252,7 +251,7 @@ class V2Codec:
         integer = dtype.kind in "iu"
         if count > _SMALL and not integer and proof.numbers_only:
             try:
-                with np.errstate(over="ignore"):
+                with np.errstate(over="ignore"):  # too large for FP32 or FP16: infinity, refused as not finite
                     return np.array(data, dtype=np.float64).astype(dtype, copy=False)
             except (ValueError, TypeError):
                 pass  # something nested or not a number after all: the exact check below says what
@@ -266,13 +265,17 @@ class V2Codec:
         if not proof.numbers_only:
             proof.check_duplicates()
         try:
-            with np.errstate(over="ignore"):
-                return np.array(flat, dtype=dtype)
+            if dtype.itemsize < 8 and not integer:
+                with np.errstate(over="ignore"):
+                    return np.array(flat, dtype=dtype)
+            return np.array(flat, dtype=dtype)
         except OverflowError:
             info = np.iinfo(dtype)
             raise _fail(f"{where}: a value is outside the range of its datatype ({info.min} to {info.max})") from None
 
     def _check_values(self, rows: NDArray[np.float64], datatype: str) -> None:
+        if ((rows >= self._low) & (rows <= self._high)).all():  # NaN compares false: refused below
+            return
         where = f"input {INPUT!r}"
         finite = np.isfinite(rows)
         if not finite.all():

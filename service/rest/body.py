@@ -8,7 +8,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from service.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
-_IDENTITY = frozenset({"", "identity"})
+_IDENTITY = frozenset({b"", b"identity"})
 
 INLINE_BODY_BYTES: Final = 64 * 1024
 """Bodies up to this size (about 80 named records) are handled on the event loop: the work takes well under a
@@ -39,16 +39,20 @@ async def read_body(request: Request, max_bytes: int, *, json_only: bool) -> byt
     ``Content-Length`` over the limit is refused before reading; a chunked body is counted as it streams in
     and reading stops at the first chunk past the limit.
     """
-    headers = request.headers
-    if json_only:
-        check_json_type(headers.get("content-type"))
-    encoding = headers.get("content-encoding")
+    content_type = encoding = declared = None
+    for name, value in request.scope["headers"]:  # one pass over the raw headers (ASGI names are lower-case)
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-encoding":
+            encoding = value
+        elif name == b"content-length":
+            declared = value
+    if json_only and content_type is not None and content_type != b"application/json":
+        check_json_type(content_type.decode("latin-1"))
     if encoding is not None and encoding.strip().lower() not in _IDENTITY:
         raise UnsupportedMediaTypeError("compressed request bodies are not accepted; send 'Content-Encoding: identity'")
-    too_large = PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
-    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+        raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     receive = request.receive
@@ -59,7 +63,11 @@ async def read_body(request: Request, max_bytes: int, *, json_only: bool) -> byt
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise too_large
+            raise _too_large(max_bytes)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")

@@ -155,3 +155,31 @@ def test_a_model_that_fails_to_predict_is_a_logged_json_500(
     assert response.json()["error"]["code"] == "prediction_failed"
     assert "NaN" not in response.text
     assert any("prediction_failed" in record.getMessage() for record in caplog.records)
+
+
+def test_the_direct_access_line_is_what_the_formatter_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Written straight to our handlers' streams, the line holds what logging and the formatter would write."""
+    from service.logging_config import configure_logging, log_fields
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    root.handlers.clear()  # pytest's own capture handler would send the line through logging
+    try:
+        configure_logging("INFO")
+        logger = logging.getLogger(ACCESS_LOGGER)
+        fields = {"request_id": "r-1", "method": "POST", "route": "/predict", "status": 200, "latency_ms": 0.5}
+        log_fields(logger, logging.INFO, "request", fields)
+        log_fields(logger, logging.DEBUG, "hidden", fields)
+        lines = capsys.readouterr().err.splitlines()
+        expected = json.loads(
+            JSONFormatter().format(
+                logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+            )
+        )
+    finally:
+        root.handlers[:] = before
+    assert len(lines) == 1
+    written = json.loads(lines[0])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written.pop("time"))
+    expected.pop("time")
+    assert written == expected
