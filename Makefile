@@ -50,7 +50,7 @@ pytest: $(VENV)/.dev-deps
 attack: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/attack.py
 
-## bench: the serving benchmark against a bare FastAPI baseline (needs wrk)
+## bench: every protocol against a bare FastAPI endpoint and against the model's own compute (needs wrk)
 bench: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/serving.py
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import re
 import shutil
@@ -331,6 +332,7 @@ def where_time_goes(model_dir: Path, rows: NDArray[np.float64], names: list[str]
     from service.protocols.predict import record_codec  # noqa: PLC0415
     from service.protocols.v2 import v2_codec  # noqa: PLC0415
 
+    logging.getLogger("service").setLevel(logging.ERROR)  # the service's own log already said how it loaded
     dataplane = DataPlane(Metrics(), model_name=MODEL, limits=Limits(max_batch_rows=10_000, max_body_bytes=1 << 30))
     dataplane.load(model_dir)
     served = dataplane.current()
