@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Final, ParamSpec, TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from service.errors import PayloadTooLargeError, UnsupportedMediaTypeError
@@ -14,6 +16,16 @@ INLINE_BODY_BYTES: Final = 64 * 1024
 """Bodies up to this size (about 80 named records) are handled on the event loop: the work takes well under a
 millisecond, less than a hop to the thread pool. Larger bodies go to the thread pool so that a big batch
 never stalls other requests (health checks included)."""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def handle_body(body: bytes, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work(*args, **kwargs)``: on the event loop for a small ``body``, in the thread pool for a large one."""
+    if len(body) <= INLINE_BODY_BYTES:
+        return work(*args, **kwargs)
+    return await run_in_threadpool(work, *args, **kwargs)
 
 
 def check_json_type(content_type: str | None) -> None:

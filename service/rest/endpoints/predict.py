@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from service.errors import ErrorDetail, InvalidInputError
 from service.protocols.predict import predict_body
-from service.rest.body import INLINE_BODY_BYTES, read_body
+from service.rest.body import handle_body, read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
 from service.rest.responses import MODEL_VERSION_HEADER, Reply
@@ -27,9 +27,10 @@ async def predict(request: Request) -> Reply:
     explain = explain_flag(request.query_params.get(EXPLAIN_PARAMETER)) if request.scope["query_string"] else False
     body = await read_body(request, context.settings.max_body_bytes, json_only=True)
     version = ((MODEL_VERSION_HEADER, served.version),)  # the model taken above answers, even if another is loaded
-    if len(body) <= INLINE_BODY_BYTES and not explain:
-        return Reply(predict_body(dataplane, served, body), headers=version)
-    answer = await run_in_threadpool(partial(predict_body, explain=explain), dataplane, served, body)
+    if explain:  # some 50 predictions a record: never on the event loop
+        answer = await run_in_threadpool(partial(predict_body, explain=True), dataplane, served, body)
+    else:
+        answer = await handle_body(body, predict_body, dataplane, served, body)
     return Reply(answer, headers=version)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from service.protocols.v1 import predict_body
-from service.rest.body import INLINE_BODY_BYTES, read_body
+from service.rest.body import handle_body, read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
 from service.rest.responses import Reply, dump_json
@@ -36,9 +35,7 @@ async def predict(request: Request) -> Reply:
     dataplane = context.dataplane
     served = dataplane.model(request.path_params["model_name"])
     body = await read_body(request, context.settings.max_body_bytes, json_only=True)
-    if len(body) <= INLINE_BODY_BYTES:
-        return Reply(predict_body(dataplane, served, body))
-    return Reply(await run_in_threadpool(predict_body, dataplane, served, body))
+    return Reply(await handle_body(body, predict_body, dataplane, served, body))
 
 
 def _error(description: str) -> dict[str, object]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from service.protocols.v2 import HEADER_LENGTH, Encoded, infer_body, v2_codec
-from service.rest.body import INLINE_BODY_BYTES, read_body
+from service.protocols.v2 import HEADER_LENGTH, infer_body, v2_codec
+from service.rest.body import handle_body, read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
 from service.rest.responses import Reply, dump_json
@@ -67,11 +66,7 @@ async def infer(request: Request) -> Reply:
     served = dataplane.model(params["model_name"], params.get("model_version"))
     body = await read_body(request, context.settings.max_body_bytes, json_only=False)
     header_length = request.headers.get(HEADER_LENGTH)
-    encoded: Encoded
-    if len(body) <= INLINE_BODY_BYTES:
-        encoded = infer_body(dataplane, served, body, header_length)
-    else:
-        encoded = await run_in_threadpool(infer_body, dataplane, served, body, header_length)
+    encoded = await handle_body(body, infer_body, dataplane, served, body, header_length)
     if encoded.header_length is None:
         return Reply(encoded.body)
     return Reply(encoded.body, media_type=_BINARY, headers=((HEADER_LENGTH, str(encoded.header_length)),))
