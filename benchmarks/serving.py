@@ -333,10 +333,11 @@ def where_time_goes(model_dir: Path, rows: NDArray[np.float64], names: list[str]
     from service.protocols.v2 import v2_codec  # noqa: PLC0415
 
     logging.getLogger("service").setLevel(logging.ERROR)  # the service's own log already said how it loaded
-    dataplane = DataPlane(Metrics(), model_name=MODEL, limits=Limits(max_batch_rows=10_000, max_body_bytes=1 << 30))
-    dataplane.load(model_dir)
+    limits = Limits(max_batch_rows=10_000, max_body_bytes=1 << 30)
+    dataplane = DataPlane(Metrics(), model_dir=model_dir, model_name=MODEL, limits=limits)
+    dataplane.registry.reload()
     served = dataplane.current()
-    limits = threadpool_limits(limits=1, user_api="blas")
+    blas = threadpool_limits(limits=1, user_api="blas")
     print(f"\n## where the time goes, in process (ms, medians of {repeats})")
     print("| rows | form | decode | infer (model) | encode | total |")
     print("|---|---|---|---|---|---|")
@@ -361,7 +362,7 @@ def where_time_goes(model_dir: Path, rows: NDArray[np.float64], names: list[str]
                 f"| {n_rows:,} | {case.name} | {decode:.3f} | {infer:.3f} ({model_ms:.3f}) | {encode:.3f} "
                 f"| {decode + infer + encode:.3f} |"
             )
-    limits.restore_original_limits()
+    blas.restore_original_limits()
 
 
 def main() -> None:
