@@ -95,7 +95,7 @@ def test_unknown_models_and_versions_are_404(client: TestClient, path: str) -> N
     assert "unknown" in protocol_error(client.post(f"{path.removesuffix('/ready')}/infer", json={}), 404)
 
 
-@pytest.mark.parametrize("path", ["/v2/models", "/v2/repository/index", "/v2/models/wdbc/stats"])
+@pytest.mark.parametrize("path", ["/v2/models", "/v2/nowhere", "/v2/models/wdbc/stats"])
 def test_other_v2_paths_answer_in_the_protocols_error_shape(client: TestClient, path: str) -> None:
     protocol_error(client.get(path), 404)
 
