@@ -180,7 +180,7 @@ class V2Codec:
                 f"this model takes one input, {INPUT!r} of shape [n, {self._n_features}] "
                 f"(the features in the order of the model metadata); got inputs {names}"
             )
-        rows, used = self._tensor(inputs[0], binary, _Proof(json_part, document))
+        rows, used = self._tensor(inputs[0], binary, NumbersProof(json_part, document))
         if used != len(binary):
             raise _fail(
                 f"{len(binary)} bytes of binary data follow the JSON, but the inputs' binary_data_size "
@@ -189,7 +189,7 @@ class V2Codec:
         self._check_values(rows, inputs[0]["datatype"])
         return InferRequest(rows, request_id, self._requested(document.get("outputs"), binary_output), binary_output)
 
-    def _tensor(self, spec: dict[str, Any], binary: memoryview, proof: _Proof) -> tuple[NDArray[np.float64], int]:
+    def _tensor(self, spec: dict[str, Any], binary: memoryview, proof: NumbersProof) -> tuple[NDArray[np.float64], int]:
         """The rows of the input tensor, checked, as float64; and how many binary bytes it used."""
         where = f"input {INPUT!r}"
         datatype = spec.get("datatype")
@@ -235,7 +235,9 @@ class V2Codec:
         rows = np.ascontiguousarray(values.reshape(n_rows, self._n_features), dtype=np.float64)  # widening: exact
         return rows, used
 
-    def _json_values(self, data: Any, n_rows: int, dtype: np.dtype[Any], proof: _Proof, where: str) -> NDArray[Any]:
+    def _json_values(
+        self, data: Any, n_rows: int, dtype: np.dtype[Any], proof: NumbersProof, where: str
+    ) -> NDArray[Any]:
         if type(data) is not list:
             raise _fail(f"{where}: 'data' must be an array (or send the tensor in binary with binary_data_size)")
         count = n_rows * self._n_features
@@ -379,7 +381,7 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-class _Proof:
+class NumbersProof:
     """Whether the tensor data holds nothing but numbers, proved on the raw bytes at C speed.
 
     Numbers, commas and brackets are all the data may consist of; deleting those bytes from the body must

@@ -362,13 +362,13 @@ def test_deep_nesting_is_refused(client: TestClient) -> None:
 @pytest.mark.parametrize("indent", [None, 2])
 def test_plain_bodies_are_proved_numbers_only_on_their_raw_bytes(indent: int | None) -> None:
     """The fast path's proof holds for what clients send (else every large body takes the slow path)."""
-    from service.protocols.v2 import _Proof
+    from service.protocols.v2 import NumbersProof
 
     document = request(tensor(np.full((400, N_FEATURES), 0.05)), id="x", parameters={"binary_data_output": False})
     body = json.dumps(document, indent=indent).encode()
-    assert _Proof(body, orjson.loads(body)).numbers_only
+    assert NumbersProof(body, orjson.loads(body)).numbers_only
     doubled = body.replace(b'"data"', b'"data": [], "data"', 1)
-    assert not _Proof(doubled, orjson.loads(doubled)).numbers_only
+    assert not NumbersProof(doubled, orjson.loads(doubled)).numbers_only
 
 
 def test_every_schema_reference_in_the_openapi_document_resolves(client: TestClient) -> None:
