@@ -308,5 +308,6 @@ def test_runtime_speaks_the_protocols_it_declares(rendered: dict[str, list[Docum
     inference_routes = {"v1": r"/v1/models/\{[^}]+\}:predict", "v2": r"/v2/models/\{[^}]+\}/infer"}
     paths = route_paths()
     declared = by_kind(rendered["kserve/base"], "ServingRuntime")["spec"].get("protocolVersions", [])
+    assert declared, "the runtime declares no protocol"
     for protocol in declared:
         assert any(re.fullmatch(inference_routes[protocol], path) for path in paths), f"{protocol}: no route"
