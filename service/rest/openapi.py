@@ -21,6 +21,7 @@ from service.rest.schemas import InferenceRequest
 
 PREDICT_PATH = "/predict"
 V1_PREDICT_PATH = "/v1/models/{model_name}:predict"
+V1_EXPLAIN_PATH = "/v1/models/{model_name}:explain"
 _BATCH_FORMS = ("NamedBatch", "DatasetBatch", "ArrayBatch")
 
 _NO_MODEL_SCHEMA: dict[str, Any] = {
@@ -55,13 +56,8 @@ def _build(app: FastAPI, dataplane: DataPlane, served: ServedModel | None) -> di
     request_schema = TypeAdapter(InferenceRequest).json_schema(ref_template="#/components/schemas/{model}")
     components.update(request_schema.pop("$defs", {}))
     components["InferenceRequest"] = request_schema
-    v1 = schema.get("paths", {}).get(V1_PREDICT_PATH, {}).get("post")
-    if v1 is not None and served is not None:
-        batch = {"anyOf": [{"$ref": f"#/components/schemas/{key}"} for key in _BATCH_FORMS]}
-        v1["requestBody"] = {"required": True, "content": {"application/json": {"schema": batch}}}
-        v1["responses"]["200"]["content"] = {
-            "application/json": {"schema": {"$ref": "#/components/schemas/PredictionBatch"}}
-        }
+    if served is not None:
+        _complete_v1(schema.get("paths", {}))
     operation = schema.get("paths", {}).get(PREDICT_PATH, {}).get("post")
     if operation is None:
         return schema
@@ -76,6 +72,25 @@ def _build(app: FastAPI, dataplane: DataPlane, served: ServedModel | None) -> di
         }
     operation["requestBody"] = body
     return schema
+
+
+def _complete_v1(paths: dict[str, Any]) -> None:
+    """KServe V1's request and answer schemas: /predict's batch forms and batch answer, with the explanations
+    beside the predictions for ``:explain``."""
+    batch = {"anyOf": [{"$ref": f"#/components/schemas/{key}"} for key in _BATCH_FORMS]}
+    predictions = {"$ref": "#/components/schemas/PredictionBatch"}
+    explanations = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Explanation"},
+        "description": "One per record, in request order.",
+    }
+    beside = {"type": "object", "properties": {"explanations": explanations}, "required": ["explanations"]}
+    explained = {"allOf": [predictions, beside]}
+    for path, answer in ((V1_PREDICT_PATH, predictions), (V1_EXPLAIN_PATH, explained)):
+        operation = paths.get(path, {}).get("post")
+        if operation is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": batch}}}
+            operation["responses"]["200"]["content"] = {"application/json": {"schema": answer}}
 
 
 def _predict_examples(dataplane: DataPlane, served: ServedModel) -> tuple[dict[str, Any], dict[str, Any]]:

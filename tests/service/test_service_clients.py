@@ -185,6 +185,20 @@ def test_kserve_v1_predict_equals_the_offline_pipeline_on_every_row(
     np.testing.assert_array_equal(probabilities, offline(data_rows))
 
 
+def test_kserve_v1_explain_answers_kserves_explanations_beside_the_predictions(
+    server: Server, manifest: Manifest, data_rows: NDArray[np.float64], offline: Offline
+) -> None:
+    url, instances = server.base_url, data_rows.tolist()
+    response = _kserve("v1", lambda c: c.explain(url, model_name=MODEL, data={"instances": instances}))
+    explanations = response.pop("explanations")
+    assert response == _kserve("v1", lambda c: c.infer(url, {"instances": instances}, model_name=MODEL))
+    assert len(explanations) == len(data_rows)
+    baselines = np.array([explanation["baseline_probability"] for explanation in explanations])
+    sums = np.array([sum(explanation["attributions"].values()) for explanation in explanations])
+    gaps = offline(data_rows)[:, manifest.positive_class_index] - baselines
+    np.testing.assert_allclose(sums, gaps, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("protocol", ["v1", "v2"])
 def test_kserve_errors_carry_the_servers_message(server: Server, protocol: str) -> None:
     data: Any

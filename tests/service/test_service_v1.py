@@ -79,3 +79,51 @@ def test_without_a_model_the_status_is_503(make_client: Callable[..., TestClient
     assert client.get("/").status_code == 200
     assert client.get("/v1/models/wdbc").status_code == 503
     assert client.post(PREDICT, json={"instances": [[1.0] * 30]}).status_code == 503
+
+
+EXPLAIN = "/v1/models/wdbc:explain"
+
+
+def test_explain_answers_the_predictions_with_one_explanation_per_record(
+    client: TestClient, data_rows: NDArray[np.float64]
+) -> None:
+    rows = data_rows[:7]
+    response = client.post(EXPLAIN, json={"instances": rows.tolist()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    explanations = body.pop("explanations")
+    assert body == client.post(PREDICT, json={"instances": rows.tolist()}).json()  # the same predictions
+    inline = client.post("/predict?explain=true", json={"instances": rows.tolist()}).json()["predictions"]
+    assert explanations == [prediction["explanation"] for prediction in inline]
+    for prediction, explanation in zip(body["predictions"], explanations, strict=True):
+        gap = prediction["probability_malignant"] - explanation["baseline_probability"]
+        assert sum(explanation["attributions"].values()) == pytest.approx(gap, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [("/v1/models/other:explain", {"instances": [[1.0] * 30]}, 404), (EXPLAIN, [1.0] * 30, 400)],
+)
+def test_explain_errors_are_the_protocols_strings(client: TestClient, path: str, body: Any, status: int) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == status
+    assert isinstance(response.json()["error"], str)
+
+
+def test_the_openapi_document_describes_explain_as_predict_with_explanations(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    predict, explain = (spec["paths"][path.replace("wdbc", "{model_name}")]["post"] for path in (PREDICT, EXPLAIN))
+    assert explain["requestBody"] == predict["requestBody"]
+    answer = explain["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["allOf"][0] == predict["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["allOf"][1]["properties"]["explanations"]["items"] == {"$ref": "#/components/schemas/Explanation"}
+    assert "Explanation" in spec["components"]["schemas"]
+
+
+def test_explain_needs_the_api_key_as_predict_does(
+    make_client: Callable[..., TestClient], data_rows: NDArray[np.float64]
+) -> None:
+    locked = make_client(api_key="s3cret-key")
+    body = {"instances": data_rows[:2].tolist()}
+    assert locked.post(EXPLAIN, json=body).status_code == 401
+    assert locked.post(EXPLAIN, json=body, headers={"X-API-Key": "s3cret-key"}).status_code == 200

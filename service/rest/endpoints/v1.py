@@ -1,12 +1,13 @@
-"""KServe V1 over HTTP: server liveness at /, the model list and status, and ``:predict``."""
+"""KServe V1 over HTTP: server liveness at /, the model list and status, ``:predict`` and ``:explain``."""
 
 from __future__ import annotations
 
 from typing import Final
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from service.protocols.v1 import predict_body
+from service.protocols.v1 import explain_body, predict_body
 from service.rest.body import handle_body, read_body
 from service.rest.context import context_of
 from service.rest.dispatch import Endpoint
@@ -38,6 +39,14 @@ async def predict(request: Request) -> Reply:
     return Reply(await handle_body(body, predict_body, dataplane, served, body))
 
 
+async def explain(request: Request) -> Reply:
+    context = context_of(request)
+    dataplane = context.dataplane
+    served = dataplane.model(request.path_params["model_name"])
+    body = await read_body(request, context.settings.max_body_bytes, json_only=True)
+    return Reply(await run_in_threadpool(explain_body, dataplane, served, body))  # some 50 predictions' work
+
+
 def _error(description: str) -> dict[str, object]:
     return {"model": ProtocolError, "description": description}
 
@@ -59,6 +68,30 @@ ENDPOINTS = (  # :predict before the model's status: "wdbc:predict" would also m
             ),
             "responses": {
                 200: {"description": "One prediction per record, in request order."},
+                400: _error("Invalid request: the message says what is wrong."),
+                401: _error("API_KEY is set and the request lacks a valid key."),
+                404: _error("Unknown model."),
+                413: _error("The body is over the configured size limit."),
+                415: _error("The body is not JSON, or is compressed."),
+                503: _error("No verified model is loaded."),
+            },
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/v1/models/{model_name}:explain",
+        explain,
+        protected=True,
+        doc={
+            "tags": _TAGS,
+            "summary": "Predict and explain a batch of records",
+            "description": (
+                'As `:predict`, and the answer also holds `"explanations"`: one per record, in request order, as '
+                "`/predict?explain=true` gives them (integrated-gradient attributions of the positive class's "
+                "probability to every feature, against the training mean, the largest first)."
+            ),
+            "responses": {
+                200: {"description": "One prediction and one explanation per record, in request order."},
                 400: _error("Invalid request: the message says what is wrong."),
                 401: _error("API_KEY is set and the request lacks a valid key."),
                 404: _error("Unknown model."),
