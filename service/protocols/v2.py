@@ -3,10 +3,12 @@
 The model takes one input tensor, ``features``: shape ``[n, n_features]`` in the manifest's feature order,
 FP64, FP32, FP16 or any integer type, its ``data`` flat or nested in row-major order, or sent in binary after
 the JSON (the binary tensor data extension: the ``Inference-Header-Content-Length`` header gives the JSON's
-length, each binary input's ``parameters.binary_data_size`` its byte count, little-endian). It answers two
-outputs: ``probabilities`` (FP64 ``[n, n_classes]``, columns in class order) and ``label`` (BYTES ``[n]``,
-the class name), plus any optional per-row output of the data plane; each in JSON or, when asked with the
-output's ``binary_data`` or the request's ``binary_data_output`` parameter, in binary.
+length, each binary input's ``parameters.binary_data_size`` its byte count, little-endian). It answers
+``probabilities`` (FP64 ``[n, n_classes]``, columns in class order) and ``label`` (BYTES ``[n]``, the class
+name), then, for a model with training statistics, ``out_of_distribution_score`` (FP64 ``[n]``) and
+``out_of_distribution_flagged`` (BOOL ``[n]``), plus any optional per-row output of the data plane; each in
+JSON or, when asked with the output's ``binary_data`` or the request's ``binary_data_output`` parameter, in
+binary.
 
 Everything the specification leaves to the server is strict here: every framing mismatch, datatype, shape,
 non-finite or out-of-range value is refused with a message that names it (the HTTP layer answers 400).
@@ -31,6 +33,9 @@ from service.protocols.problems import duplicate_key_details
 INPUT: Final = "features"
 PROBABILITIES: Final = "probabilities"
 LABEL: Final = "label"
+OOD_SCORE: Final = "out_of_distribution_score"
+OOD_FLAGGED: Final = "out_of_distribution_flagged"
+"""Every row's out-of-distribution score and flag (score above 1), for models that hold training statistics."""
 HEADER_LENGTH: Final = "inference-header-content-length"
 PLATFORM: Final = "numpy"
 
@@ -122,8 +127,9 @@ class V2Codec:
         self._names = tuple(feature.api_name for feature in manifest.features)
         self._classes = manifest.classes
         self._label_bytes = [struct.pack("<I", len(name.encode())) + name.encode() for name in self._classes]
-        self.outputs: tuple[str, ...] = (PROBABILITIES, LABEL)
-        """The outputs a request may name."""
+        novelty = ((OOD_SCORE, "FP64"), (OOD_FLAGGED, "BOOL")) if served.runtime.novelty is not None else ()
+        self.outputs: tuple[str, ...] = (PROBABILITIES, LABEL, *(name for name, _ in novelty))
+        """The outputs a request may name, and those an answer holds when the request names none."""
         self.metadata = orjson.dumps(
             {
                 "name": served.name,
@@ -145,6 +151,7 @@ class V2Codec:
                         "parameters": {"columns": ",".join(self._classes)},
                     },
                     {"name": LABEL, "datatype": "BYTES", "shape": [-1]},
+                    *({"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in novelty),
                 ],
                 "parameters": {
                     "positive_class": manifest.positive_class,
@@ -332,7 +339,7 @@ class V2Codec:
         n_rows = inference.n_rows
         requested = request.outputs
         if requested is None:
-            names = (PROBABILITIES, LABEL, *inference.extras)
+            names = (*self.outputs, *inference.extras)
             requested = tuple(RequestedOutput(name, request.binary_output) for name in names)
         for output in requested:
             tensor: dict[str, Any]
@@ -343,7 +350,7 @@ class V2Codec:
                 tensor = {"name": LABEL, "datatype": "BYTES", "shape": [n_rows]}
                 values = inference.label_indices
             else:
-                values = inference.extras[output.name]
+                values = _row_values(inference, output.name)
                 datatype = _OUTPUT_DATATYPES[values.dtype.kind]
                 tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
             if output.binary:
@@ -371,6 +378,17 @@ class V2Codec:
         kind = values.dtype.kind
         layout = "<f8" if kind == "f" else "?" if kind == "b" else "<i8" if kind == "i" else "<u8"
         return np.ascontiguousarray(values, dtype=layout).tobytes()
+
+
+def _row_values(inference: Inference, name: str) -> NDArray[Any]:
+    """An output of one value per row besides the probabilities and labels (the codec offers the
+    out-of-distribution outputs only for a model that computes them)."""
+    novelty = inference.novelty
+    if novelty is not None and name == OOD_SCORE:
+        return novelty.score
+    if novelty is not None and name == OOD_FLAGGED:
+        return novelty.flagged
+    return inference.extras[name]
 
 
 def _parameters(value: Any, where: str) -> dict[str, Any]:

@@ -174,6 +174,13 @@ def test_a_model_written_without_card_or_statistics_is_served_without_them(
     metadata = client.get("/metadata").json()
     assert metadata["model_card"] is None
     assert metadata["out_of_distribution"] is None
+    v2 = client.get("/v2/models/wdbc").json()
+    assert [output["name"] for output in v2["outputs"]] == ["probabilities", "label"]
+    answer = client.post(
+        "/v2/models/wdbc/infer",
+        json={"inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP64", "data": heldout[0].tolist()}]},
+    )
+    assert [output["name"] for output in answer.json()["outputs"]] == ["probabilities", "label"]
 
 
 def test_the_openapi_document_shows_the_flag_and_an_explained_example(client: TestClient) -> None:

@@ -26,6 +26,7 @@ from tests.live_server import Server, running
 pytestmark = pytest.mark.slow
 
 MODEL = "wdbc"
+OOD_OUTPUTS = ("out_of_distribution_score", "out_of_distribution_flagged")
 Offline = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
@@ -69,7 +70,12 @@ def test_triton_health_and_metadata(triton_client: Any, manifest: Manifest) -> N
     metadata = triton_client.get_model_metadata(MODEL)
     assert metadata["versions"] == [manifest.model_version]
     assert metadata["inputs"][0]["shape"] == [-1, len(manifest.features)]
-    assert [output["name"] for output in metadata["outputs"]] == ["probabilities", "label"]
+    assert [output["name"] for output in metadata["outputs"]] == [
+        "probabilities",
+        "label",
+        "out_of_distribution_score",
+        "out_of_distribution_flagged",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -100,6 +106,24 @@ def test_triton_infer_equals_the_offline_pipeline_on_every_row(
     response = result.get_response()
     assert response["id"] == "r-569"
     assert response["model_version"] == manifest.model_version
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_triton_reads_every_rows_out_of_distribution_score_and_flag(
+    server: Server, triton_client: Any, data_rows: NDArray[np.float64], binary: bool
+) -> None:
+    rows = data_rows.copy()
+    rows[:10, 0] *= 3  # mean radius tripled: within the valid range, unlike the training rows
+    features = triton.InferInput("features", list(rows.shape), "FP64")
+    features.set_data_from_numpy(rows, binary_data=binary)
+    outputs = None if binary else [triton.InferRequestedOutput(name, binary_data=False) for name in OOD_OUTPUTS]
+    result = triton_client.infer(MODEL, [features], outputs=outputs)  # None: every output, in binary
+    score, flagged = (result.as_numpy(name) for name in OOD_OUTPUTS)
+    expected = httpx.post(server.base_url + "/predict", json={"instances": rows.tolist()}).json()["predictions"]
+    assert (score.dtype, flagged.dtype, score.shape, flagged.shape) == (np.float64, np.bool_, (569,), (569,))
+    assert score.tolist() == [p["out_of_distribution"]["score"] for p in expected]
+    assert flagged.tolist() == [p["out_of_distribution"]["flagged"] for p in expected]
+    assert flagged[:10].all()
 
 
 def test_triton_with_a_version_in_the_path_and_one_output(
@@ -169,6 +193,21 @@ def test_kserve_v2_infer_equals_the_offline_pipeline_on_every_row(
     expected = offline(data_rows)
     np.testing.assert_array_equal(by_name["probabilities"].as_numpy(), expected)
     assert _texts(by_name["label"].as_numpy()) == _labels(manifest, expected)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_kserve_v2_reads_every_output_when_none_is_named(
+    server: Server, data_rows: NDArray[np.float64], offline: Offline, binary: bool
+) -> None:
+    features = InferInput("features", list(data_rows.shape), "FP64")
+    features.set_data_from_numpy(data_rows, binary_data=True)
+    request = InferRequest(MODEL, [features], parameters={"binary_data_output": binary})
+    response = _kserve("v2", lambda c: c.infer(server.base_url, request, model_name=MODEL))
+    by_name = {output.name: output.as_numpy() for output in response.outputs}
+    assert list(by_name) == ["probabilities", "label", *OOD_OUTPUTS]
+    np.testing.assert_array_equal(by_name["probabilities"], offline(data_rows))
+    np.testing.assert_array_equal(by_name["out_of_distribution_flagged"], by_name["out_of_distribution_score"] > 1)
+    assert by_name["out_of_distribution_flagged"].dtype == np.bool_
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["arrays", "named"])

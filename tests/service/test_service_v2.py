@@ -126,7 +126,7 @@ def test_json_fp64_equals_the_offline_pipeline(
     assert body["model_name"] == "wdbc"
     assert body["model_version"] == manifest.model_version
     assert body["id"] == "42"
-    probabilities, labels = body["outputs"]
+    probabilities, labels, *_ = body["outputs"]
     assert probabilities["name"] == "probabilities"
     assert probabilities["datatype"] == "FP64"
     assert probabilities["shape"] == [500, len(manifest.classes)]
@@ -165,16 +165,17 @@ def test_binary_in_and_out_without_content_type(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/octet-stream"
     head, raw = split_binary(response)
-    probabilities, labels = head["outputs"]
+    probabilities, labels, *_ = head["outputs"]
     assert "data" not in probabilities
     size = probabilities["parameters"]["binary_data_size"]
     np.testing.assert_array_equal(np.frombuffer(raw[:size], "<f8").reshape(len(data_rows), -1), offline(data_rows))
-    decoded, rest = [], raw[size:]
+    label_size = labels["parameters"]["binary_data_size"]
+    decoded, rest = [], raw[size : size + label_size]
     while rest:
         (length,) = struct.unpack("<I", rest[:4])
         decoded.append(rest[4 : 4 + length].decode())
         rest = rest[4 + length :]
-    assert len(raw) - size == labels["parameters"]["binary_data_size"]
+    assert len(raw) == size + label_size + 9 * len(data_rows)  # then the scores (8 bytes) and flags (1 byte)
     assert set(decoded) <= set(manifest.classes)
     assert len(decoded) == len(data_rows)
 
@@ -380,3 +381,29 @@ def test_every_schema_reference_in_the_openapi_document_resolves(client: TestCli
     assert infer["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InferenceRequest"
     }
+
+
+def test_every_row_gets_its_out_of_distribution_score_and_flag(
+    client: TestClient, data_rows: NDArray[np.float64], as_named: Any
+) -> None:
+    rows = data_rows[:40].copy()
+    rows[0, 0] *= 3  # mean radius tripled: valid, unlike the training data
+    metadata = client.get("/v2/models/wdbc").json()
+    assert [output["name"] for output in metadata["outputs"]][2:] == [
+        "out_of_distribution_score",
+        "out_of_distribution_flagged",
+    ]
+    body = client.post(INFER, json=request(tensor(rows))).json()
+    score, flagged = body["outputs"][2:]
+    assert (score["datatype"], score["shape"], flagged["datatype"], flagged["shape"]) == ("FP64", [40], "BOOL", [40])
+    expected = client.post("/predict", json={"instances": rows.tolist()}).json()["predictions"]
+    assert score["data"] == [p["out_of_distribution"]["score"] for p in expected]
+    assert flagged["data"] == [p["out_of_distribution"]["flagged"] for p in expected]
+    assert flagged["data"][0] is True
+    body, headers = binary_body(rows, parameters={"binary_data_output": True})
+    head, raw = split_binary(client.post(INFER, content=body, headers=headers))
+    sizes = [output["parameters"]["binary_data_size"] for output in head["outputs"]]
+    flags = np.frombuffer(raw[sum(sizes[:3]) :], dtype="?")
+    assert flags.tolist() == flagged["data"]
+    only = client.post(INFER, json=request(tensor(rows), outputs=[{"name": "out_of_distribution_flagged"}])).json()
+    assert [output["name"] for output in only["outputs"]] == ["out_of_distribution_flagged"]

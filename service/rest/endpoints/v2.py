@@ -118,6 +118,12 @@ def _infer(path: str) -> Endpoint:
         doc={
             "tags": _TAGS,
             "summary": "Inference: class probabilities and labels of the rows of the 'features' tensor",
+            "description": (
+                "Outputs `probabilities` (FP64 `[n, n_classes]`, columns in the order of the output metadata's "
+                "`parameters.columns`) and `label` (BYTES `[n]`), then, for a model with training statistics, "
+                "`out_of_distribution_score` (FP64 `[n]`) and `out_of_distribution_flagged` (BOOL `[n]`, the score "
+                "above 1): all of them unless the request names `outputs`."
+            ),
             "response_model": InferenceResponse,
             "responses": {
                 200: {
