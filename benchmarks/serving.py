@@ -44,6 +44,8 @@ from training.pipeline import train_model_dir
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "wdbc"
 HEADER_LENGTH = "Inference-Header-Content-Length"
+PARTS = ("one-record", "batches", "in-process")
+"""The parts of the run, in order (``--only`` picks some); start and memory are always measured."""
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the wrk runs")
     parser.add_argument("--repeats", type=int, default=7, help="requests per batch form and size")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (repeatable; default: every part)"
+    )
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
@@ -404,10 +410,13 @@ def main() -> None:
         ):
             service_rss = rss_mb(service_process.pid)
             urls = Urls(*(f"http://127.0.0.1:{port}" for port in (service_port, bare_port, naive_port)))
-            single_records(urls, single_cases(rows[0], names), args.seconds, args.rounds, workdir)
-            batches(urls, model_dir, rows, names, args.repeats)
+            if "one-record" in parts:
+                single_records(urls, single_cases(rows[0], names), args.seconds, args.rounds, workdir)
+            if "batches" in parts:
+                batches(urls, model_dir, rows, names, args.repeats)
             after_rss = rss_mb(service_process.pid)
-        where_time_goes(model_dir, rows, names, args.repeats)
+        if "in-process" in parts:
+            where_time_goes(model_dir, rows, names, args.repeats)
         print("\n## start and memory")
         print("| | ready after start (s) | RSS at ready (MB) | RSS after the batches (MB) |")
         print("|---|---|---|---|")

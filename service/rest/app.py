@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from service.dataplane import DataPlane, Limits
@@ -20,12 +21,12 @@ from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
 from service.protocols.v2 import v2_codec
 from service.registry import reload_on_sighup
-from service.rest.admission import AdmissionControl
+from service.rest.admission import AdmissionControl, InflightBudget
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
 from service.rest.endpoints import health, metadata, metrics, model_card, predict, repository, v1, v2
 from service.rest.errors import install_error_handlers
-from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware
+from service.rest.middleware import INSTANCE_HEADER, REQUEST_ID_HEADER, RequestContextMiddleware, RequestObserver
 from service.rest.openapi import install_openapi
 from service.rest.responses import MODEL_VERSION_HEADER, JSONBytesResponse
 from service.settings import Settings, load_settings
@@ -39,6 +40,21 @@ manifest: see `/metadata`. Errors always have the shape `{"error": {"code", "mes
 
 DOCS_ASSETS_PATH = "/docs/assets"
 """Where the docs pages' scripts and styles are served from."""
+
+
+class ServiceApp(FastAPI):
+    """A FastAPI app that lets its :class:`FastDispatch` answer the protocol endpoints before anything else."""
+
+    dispatch: FastDispatch | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dispatch = self.dispatch
+        if dispatch is not None and scope["type"] == "http":
+            target = dispatch.match(scope)
+            if target is not None:
+                await dispatch(target, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None = None) -> FastAPI:
@@ -101,6 +117,8 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
         default_response_class=JSONBytesResponse,
         redirect_slashes=False,  # Starlette builds that redirect's Location from the client's Host header
     )
+    app.__class__ = ServiceApp  # fastapi-offline builds a plain FastAPI; ServiceApp adds only its __call__
+    assert isinstance(app, ServiceApp)
     app.state.context = AppContext(
         settings=settings, metrics=app_metrics, dataplane=dataplane, lifecycle=lifecycle, version=version
     )
@@ -114,7 +132,6 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
     app.include_router(model_card.router)
     app.include_router(metrics.router)
     app.include_router(repository.router)
-    app.add_middleware(FastDispatch, endpoints=endpoints)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -123,14 +140,11 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
             expose_headers=[REQUEST_ID_HEADER, INSTANCE_HEADER, MODEL_VERSION_HEADER],
         )
-    app.add_middleware(
-        AdmissionControl,
-        budget_bytes=settings.inflight_budget_bytes,
-        max_body_bytes=settings.max_body_bytes,
-        metrics=app_metrics,
+    budget = InflightBudget(
+        budget_bytes=settings.inflight_budget_bytes, max_body_bytes=settings.max_body_bytes, metrics=app_metrics
     )
-    app.add_middleware(
-        RequestContextMiddleware,
+    app.add_middleware(AdmissionControl, budget=budget)
+    observer = RequestObserver(
         instance_name=settings.instance_name,
         metrics=app_metrics,
         access_log=settings.access_log,
@@ -138,6 +152,8 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
             url for url in (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url
         ),
     )
+    app.add_middleware(RequestContextMiddleware, observer=observer)
+    app.dispatch = FastDispatch(app, endpoints, observer=observer, budget=budget, cors=bool(settings.cors_origins))
     install_openapi(app, dataplane)
     return app
 

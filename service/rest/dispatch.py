@@ -1,28 +1,35 @@
-"""The protocol endpoints, served before FastAPI's router.
+"""The protocol endpoints, answered at the app's outermost layer in one pass.
 
 Each :class:`Endpoint` is registered twice: as an ordinary FastAPI route, which puts it in the OpenAPI
-document (and serves it if the request ever gets that far), and in :class:`FastDispatch`, a pure ASGI
-middleware that matches its method and path first and answers with the same handler. The router's linear
-route matching and FastAPI's request handling (dependency resolution, response serialisation) cost more
-than validating and predicting one record, so the endpoints clients call in a loop skip them.
+document and serves it whenever the request goes through the app's middleware and router, and in
+:class:`FastDispatch`, which the app (``service.rest.app.ServiceApp``) asks first. For a request to one of
+its endpoints, ``FastDispatch`` does what the middleware stack would do (request id and instance headers,
+admission control, the API key, metrics, the access log, the last-resort 500) and calls the same handler,
+in one coroutine: FastAPI's and Starlette's wrappers, the middleware's nested callables and the router's
+request handling cost more than validating and predicting one record, and these are the endpoints clients
+call in a loop. Every other request goes through the app as usual.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service.errors import ServiceError
+from service.metrics import UNMATCHED_ROUTE
+from service.rest.admission import BODYLESS_METHODS, OVERLOADED, InflightBudget
 from service.rest.context import check_api_key, context_of, require_api_key
 from service.rest.errors import service_error_reply
+from service.rest.middleware import CLIENT_CLOSED_REQUEST, RequestObserver, request_id
 from service.rest.responses import Reply
 
 Handler = Callable[[Request], Awaitable[Reply]]
@@ -45,6 +52,7 @@ class _Target:
     route: APIRoute
     handler: Handler
     protected: bool
+    has_body: bool
 
 
 def add_endpoints(app: FastAPI, endpoints: Sequence[Endpoint], *, api_key: bool) -> list[tuple[APIRoute, Endpoint]]:
@@ -75,48 +83,98 @@ def _through_router(handler: Handler) -> Callable[[Request], Awaitable[Response]
 
 
 class FastDispatch:
-    """Answers the registered endpoints itself; everything else goes on to the app.
+    """Serves the registered endpoints of ``app`` (see the module's docstring).
 
-    While an app has dependency overrides (tests do that), every request goes through the router, where
-    they apply.
+    :meth:`match` tells whether a request is one of them. It is not while the app has dependency overrides
+    (tests set them; they apply through the router), nor for a browser's cross-origin request when CORS is on
+    (the CORS middleware answers those).
     """
 
-    def __init__(self, app: ASGIApp, *, endpoints: Sequence[tuple[APIRoute, Endpoint]]) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        endpoints: Sequence[tuple[APIRoute, Endpoint]],
+        *,
+        observer: RequestObserver,
+        budget: InflightBudget,
+        cors: bool,
+    ) -> None:
         self.app = app
+        self.observer = observer
+        self.budget = budget
+        self.cors = cors
         self._static: dict[tuple[str, str], _Target] = {}
         self._templated: list[tuple[str, re.Pattern[str], _Target]] = []
         for route, endpoint in endpoints:
-            target = _Target(route, endpoint.handler, endpoint.protected)
+            target = _Target(route, endpoint.handler, endpoint.protected, endpoint.method not in BODYLESS_METHODS)
             if "{" in endpoint.path:
                 self._templated.append((endpoint.method, route.path_regex, target))
             else:
                 self._static[(endpoint.method, endpoint.path)] = target
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["app"].dependency_overrides:  # overrides apply through the router
-            await self.app(scope, receive, send)
-            return
+    def match(self, scope: Scope) -> _Target | None:
+        """The endpoint that serves this HTTP request here, or None; sets its path parameters in ``scope``."""
         method: str = scope["method"]
         path: str = scope["path"]
         target = self._static.get((method, path))
         if target is None:
             for route_method, regex, candidate in self._templated:
                 if route_method == method:
-                    match = regex.match(path)
-                    if match is not None:
+                    found = regex.match(path)
+                    if found is not None:
                         target = candidate
-                        scope["path_params"] = match.groupdict()
+                        scope["path_params"] = found.groupdict()
                         break
             else:
-                await self.app(scope, receive, send)
-                return
-        scope["route"] = target.route  # the metrics and the access log label requests by route template
+                return None
+        if self.app.dependency_overrides or (self.cors and any(name == b"origin" for name, _ in scope["headers"])):
+            return None
+        return target
+
+    async def __call__(self, target: _Target, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request ``match`` found ``target`` for, as the middleware stack and the router would."""
+        start = time.perf_counter()
+        supplied = length = None
+        for name, value in scope["headers"]:  # one pass over the raw headers (ASGI names are lower-case)
+            if name == b"x-request-id":
+                supplied = value
+            elif name == b"content-length":
+                length = value
+        observer = self.observer
+        rid = request_id(supplied)
+        scope.setdefault("state", {})["request_id"] = rid
+        scope["app"] = self.app
+        route = target.route.path
+        status = 500
+        started = admitted = False
+        budget = self.budget
+        cost = budget.cost(length) if target.has_body else 0
+        try:
+            if target.has_body and not budget.admit(cost):
+                route, reply = UNMATCHED_ROUTE, OVERLOADED  # refused before routing, as in the middleware stack
+            else:
+                admitted = target.has_body
+                scope["route"] = target.route
+                reply = await self._reply(target, scope, receive)
+            status = reply.status
+            started = True
+            await reply.send(send, observer.headers(rid))
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST  # gone before the body arrived: nobody to answer
+        except Exception as error:
+            await observer.failed(scope, send, error, rid, started=started)
+            status = 500
+        finally:
+            if admitted:
+                budget.release(cost)
+            observer.finished(scope, route, status, rid, start)
+
+    @staticmethod
+    async def _reply(target: _Target, scope: Scope, receive: Receive) -> Reply:
         request = Request(scope, receive)
         try:
             if target.protected:
                 check_api_key(context_of(request).settings, request.headers)
-            reply = await target.handler(request)
+            return await target.handler(request)
         except ServiceError as error:
-            reply = service_error_reply(path, error)
-        await send({"type": "http.response.start", "status": reply.status, "headers": reply.raw_headers()})
-        await send({"type": "http.response.body", "body": reply.body})
+            return service_error_reply(scope["path"], error)

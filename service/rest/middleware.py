@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request id, instance header, metrics and the access log, for every HTTP request.
+"""What every HTTP request gets and leaves behind: a request id, the instance header, metrics and the access log.
 
-It also turns an exception that escaped everything else into the JSON 500 (with the same headers), so that
-no client ever sees a traceback or a plain-text error.
+:class:`RequestObserver` holds it, for both ways a request is served: the fast endpoints
+(``service.rest.dispatch``) call it directly, and :class:`RequestContextMiddleware`, a pure ASGI middleware,
+applies it to every other route. Both also turn an exception that escaped everything else into the JSON 500
+(with the same headers), so that no client ever sees a traceback or a plain-text error.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.logging_config import ACCESS_LOGGER, log_fields
 from service.metrics import UNMATCHED_ROUTE, Metrics
 from service.rest.errors import INTERNAL_ERROR_BODY, PROTOCOL_INTERNAL_ERROR_BODY, is_protocol_path
+from service.rest.responses import Reply
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 INSTANCE_HEADER: Final = "x-instance"
@@ -25,35 +28,96 @@ CLIENT_CLOSED_REQUEST: Final = 499
 """Status recorded (never sent) when the client disconnects before its request was read, as nginx does."""
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 """A client's request id is echoed only if it is short and cannot smuggle anything into headers or logs."""
+_REQUEST_ID_NAME: Final = REQUEST_ID_HEADER.encode()
+_INSTANCE_NAME: Final = INSTANCE_HEADER.encode()
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
 error_logger = logging.getLogger("service.errors")
 
 
-class RequestContextMiddleware:
+def request_id(supplied: bytes | None) -> str:
+    """The client's ``X-Request-ID`` if it is sane, else a new random one."""
+    if supplied is not None and _SANE_REQUEST_ID.fullmatch(supplied):
+        return supplied.decode("ascii")
+    return os.urandom(16).hex()  # as random as a UUID4, a fifth of the cost
+
+
+def supplied_request_id(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_NAME:
+            return bytes(value)
+    return None
+
+
+class RequestObserver:
+    """The request id headers, the metrics and the access line of every request, and the last-resort 500."""
+
     def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        instance_name: str,
-        metrics: Metrics,
-        access_log: bool = True,
-        plain_routes: frozenset[str] = frozenset(),
+        self, *, instance_name: str, metrics: Metrics, access_log: bool, plain_routes: frozenset[str] = frozenset()
     ) -> None:
-        self.app = app
-        self.plain_routes = plain_routes
         self.instance = instance_name.encode("latin-1", "replace")
         self.metrics = metrics
         self.access_log = access_log
+        self.plain_routes = plain_routes
+
+    def headers(self, request_id: str) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        """What every response carries besides its own headers."""
+        return ((_REQUEST_ID_NAME, request_id.encode()), (_INSTANCE_NAME, self.instance))
+
+    def route(self, scope: Scope) -> str:
+        """The matched route's template; framework routes (docs) by path; anything else is unmatched."""
+        route_path = getattr(scope.get("route"), "path", None)
+        if isinstance(route_path, str):
+            return route_path
+        path: str = scope["path"]
+        return path if path in self.plain_routes else UNMATCHED_ROUTE
+
+    def finished(self, scope: Scope, route: str, status: int, request_id: str, started: float) -> None:
+        """Count the request and write its access line."""
+        elapsed = time.perf_counter() - started
+        method: str = scope["method"]
+        self.metrics.observe_request(method, route, status, elapsed)
+        if self.access_log:
+            log_fields(
+                access_logger,
+                logging.INFO,
+                "request",
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,
+                    "path": scope["path"][:200],
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+    async def failed(self, scope: Scope, send: Send, error: Exception, request_id: str, *, started: bool) -> None:
+        """Log an error nothing else handled and, if no response has started, answer the JSON 500."""
+        error_logger.error(
+            "unhandled error: %r", error, exc_info=error, extra={"request_id": request_id, "event": "unhandled"}
+        )
+        if not started:
+            body = PROTOCOL_INTERNAL_ERROR_BODY if is_protocol_path(scope["path"]) else INTERNAL_ERROR_BODY
+            await Reply(body, 500).send(send, self.headers(request_id))
+
+
+class RequestContextMiddleware:
+    """Applies a :class:`RequestObserver` to every request that reaches the app's middleware stack."""
+
+    def __init__(self, app: ASGIApp, *, observer: RequestObserver) -> None:
+        self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        extra_headers = [(REQUEST_ID_HEADER.encode(), request_id.encode()), (INSTANCE_HEADER.encode(), self.instance)]
+        observer = self.observer
+        rid = request_id(supplied_request_id(scope))
+        scope.setdefault("state", {})["request_id"] = rid
+        extra_headers = observer.headers(rid)
         status = 500
         started = False
 
@@ -70,56 +134,7 @@ class RequestContextMiddleware:
         except ClientDisconnect:
             status = CLIENT_CLOSED_REQUEST  # gone before the body arrived: nobody to answer
         except Exception as error:
-            error_logger.error(
-                "unhandled error: %r", error, exc_info=error, extra={"request_id": request_id, "event": "unhandled"}
-            )
-            if not started:
-                body = PROTOCOL_INTERNAL_ERROR_BODY if is_protocol_path(scope["path"]) else INTERNAL_ERROR_BODY
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+            await observer.failed(scope, send, error, rid, started=started)
             status = 500
         finally:
-            elapsed = time.perf_counter() - start
-            route_path = self._route(scope)
-            method: str = scope["method"]
-            self.metrics.observe_request(method, route_path, status, elapsed)
-            if self.access_log:
-                log_fields(
-                    access_logger,
-                    logging.INFO,
-                    "request",
-                    {
-                        "request_id": request_id,
-                        "method": method,
-                        "route": route_path,
-                        "path": scope["path"][:200],
-                        "status": status,
-                        "latency_ms": round(elapsed * 1000, 3),
-                    },
-                )
-
-    def _route(self, scope: Scope) -> str:
-        """The matched route's template; framework routes (docs) by path; anything else is unmatched."""
-        route_path = getattr(scope.get("route"), "path", None)
-        if isinstance(route_path, str):
-            return route_path
-        path: str = scope["path"]
-        return path if path in self.plain_routes else UNMATCHED_ROUTE
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            if _SANE_REQUEST_ID.fullmatch(value):
-                return bytes(value).decode("ascii")
-            break
-    return os.urandom(16).hex()  # as random as a UUID4, a fifth of the cost
+            observer.finished(scope, observer.route(scope), status, rid, start)

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from service.metrics import Metrics
-from service.rest.admission import AdmissionControl
+from service.rest.admission import AdmissionControl, InflightBudget
 
 MB = 1024 * 1024
 
@@ -51,11 +51,13 @@ def _status(messages: list[Message]) -> tuple[int, dict[bytes, bytes]]:
 def test_bodies_over_the_budget_get_503_with_retry_after_and_are_counted() -> None:
     async def scenario() -> None:
         inner, metrics = Blocking(), Metrics()
-        app = AdmissionControl(inner, budget_bytes=10 * MB, max_body_bytes=8 * MB, metrics=metrics)
+        app = AdmissionControl(
+            inner, budget=InflightBudget(budget_bytes=10 * MB, max_body_bytes=8 * MB, metrics=metrics)
+        )
         first = asyncio.create_task(_request(app, _scope(length=4 * MB)))
         second = asyncio.create_task(_request(app, _scope(length=4 * MB)))
         await asyncio.sleep(0)
-        assert app.in_flight == 8 * MB
+        assert app.budget.in_flight == 8 * MB
         status, headers = _status(await _request(app, _scope(length=4 * MB)))  # 12 MB > 10 MB
         assert (status, headers[b"retry-after"]) == (503, b"1")
         chunked_status, _ = _status(await _request(app, _scope(length=None)))  # counts as the 8 MB limit
@@ -65,7 +67,7 @@ def test_bodies_over_the_budget_get_503_with_retry_after_and_are_counted() -> No
         inner.release.set()
         assert _status(await probe_task)[0] == 200  # requests without a body are never refused
         assert [_status(await task)[0] for task in (first, second)] == [200, 200]
-        assert app.in_flight == 0
+        assert app.budget.in_flight == 0
         [family] = metrics.admission_rejected.collect()
         assert next(sample.value for sample in family.samples if sample.name.endswith("_total")) == 2
 
@@ -76,7 +78,8 @@ def test_one_request_is_always_admitted_even_over_the_budget() -> None:
     async def scenario() -> None:
         inner = Blocking()
         inner.release.set()
-        app = AdmissionControl(inner, budget_bytes=1 * MB, max_body_bytes=8 * MB, metrics=Metrics())
+        budget = InflightBudget(budget_bytes=1 * MB, max_body_bytes=8 * MB, metrics=Metrics())
+        app = AdmissionControl(inner, budget=budget)
         assert _status(await _request(app, _scope(length=8 * MB)))[0] == 200
 
     asyncio.run(scenario())

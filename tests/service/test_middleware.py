@@ -183,3 +183,66 @@ def test_the_direct_access_line_is_what_the_formatter_writes(capsys: pytest.Capt
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written.pop("time"))
     expected.pop("time")
     assert written == expected
+
+
+def test_a_protocol_endpoint_over_the_memory_budget_gets_503_with_the_request_headers(
+    make_client: Callable[..., TestClient], data_rows: NDArray[np.float64]
+) -> None:
+    from tests.service.test_metrics import sample
+
+    client = make_client(inflight_budget_bytes=1024)
+    budget = client.app.dispatch.budget  # type: ignore[attr-defined]
+    assert budget.admit(1020)  # a request in flight holds most of the budget
+    try:
+        response = client.post("/v2/models/wdbc/infer", json={"inputs": []}, headers={"X-Request-ID": "full-1"})
+    finally:
+        budget.release(1020)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "overloaded"
+    assert (response.headers["retry-after"], response.headers["x-request-id"]) == ("1", "full-1")
+    assert response.headers["x-instance"] == INSTANCE
+    metrics = client.get("/metrics").text
+    assert sample(metrics, "admission_rejected_total") == 1
+    assert sample(metrics, "http_requests_total", method="POST", route="<unmatched>", status="503") == 1
+    assert client.post("/predict", json=data_rows[0].tolist()).status_code == 200  # the budget is free again
+    assert budget.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict", {"code": "internal_error", "message": "internal server error", "details": []}),
+        ("/v2/models/wdbc/infer", "internal server error"),
+    ],
+)
+def test_an_unexpected_error_in_a_protocol_endpoint_is_a_json_500_in_its_shape(
+    make_client: Callable[..., TestClient],
+    data_rows: NDArray[np.float64],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    body: object,
+) -> None:
+    from tests.service.test_metrics import sample
+
+    client = make_client(access_log=True)
+    dataplane = client.app.state.context.dataplane  # type: ignore[attr-defined]
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    dataplane.infer = explode  # a planted fault below the endpoints
+    row = data_rows[0].tolist()
+    payload = (
+        row if path == "/predict" else {"inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP64", "data": row}]}
+    )
+    with caplog.at_level(logging.INFO):
+        response = client.post(path, json=payload, headers={"X-Request-ID": "boom-2"})
+    assert response.status_code == 500
+    assert response.json() == {"error": body}
+    assert "secret" not in response.text
+    assert (response.headers["x-request-id"], response.headers["x-instance"]) == ("boom-2", INSTANCE)
+    assert any("secret internals" in record.getMessage() for record in caplog.records)
+    [access] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
+    assert json.loads(JSONFormatter().format(access))["status"] == 500
+    route = "/predict" if path == "/predict" else "/v2/models/{model_name}/infer"
+    assert sample(client.get("/metrics").text, "http_requests_total", method="POST", route=route, status="500") == 1
