@@ -232,9 +232,8 @@ def test_an_unexpected_error_in_a_protocol_endpoint_is_a_json_500_in_its_shape(
 
     dataplane.infer = explode  # a planted fault below the endpoints
     row = data_rows[0].tolist()
-    payload = (
-        row if path == "/predict" else {"inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP64", "data": row}]}
-    )
+    tensor = {"name": "features", "shape": [1, 30], "datatype": "FP64", "data": row}
+    payload = row if path == "/predict" else {"inputs": [tensor]}
     with caplog.at_level(logging.INFO):
         response = client.post(path, json=payload, headers={"X-Request-ID": "boom-2"})
     assert response.status_code == 500
