@@ -7,8 +7,16 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL_DIR ?= models/latest
+TRAIN_ARGS ?=
+PYTEST_ARGS ?=
+# setuptools warns, on every editable install, that folders named like the package could shadow it: here those
+# folders are the packages themselves, so the notice is noise.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/python -m pip install --quiet
+# `make run` trains where it serves from: a `latest` link under its models root, or exactly MODEL_DIR otherwise.
+TRAIN_INTO = $(if $(filter latest,$(notdir $(MODEL_DIR))),--models-root $(patsubst %/,%,$(dir $(MODEL_DIR))),--output-dir $(MODEL_DIR))
 
-.PHONY: run test lint typecheck pytest train bench bench-training bench-footprint bench-decision soak clean attack
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck pytest train bench bench-training bench-footprint bench-decision soak clean attack
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -16,34 +24,44 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[train,service,plots]'
+	$(PIP_INSTALL) -e '.[train,service,plots]'
 	@touch $@
 
 $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	@touch $@ $(VENV)/.run-deps
 
-## run: set up, train a model if none exists yet, and serve it on $(HOST):$(PORT)
+## help: list the targets and what they do (what plain `make` does)
+help:
+	@awk '/^## [a-z-]+: / { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); sub(/^[^:]*: /, ""); \
+	  printf "  make %-16s %s\n", name, $$0; next } \
+	  /^## / && name { sub(/^## /, ""); printf "  %-21s %s\n", "", $$0; next } { name = "" }' $(MAKEFILE_LIST)
+
+## run: set up, train a model if none exists at MODEL_DIR (options: TRAIN_ARGS), serve it on HOST:PORT
+## (defaults: models/latest, 127.0.0.1:8000)
 run: $(VENV)/.run-deps
-	@test -f $(MODEL_DIR)/manifest.json || $(BIN)/python -m training
+	@test -f $(MODEL_DIR)/manifest.json || $(BIN)/python -m training $(TRAIN_INTO) $(TRAIN_ARGS)
 	MODEL_DIR=$(MODEL_DIR) $(BIN)/python -m service --host $(HOST) --port $(PORT)
 
-## train: train a new model into models/ and point models/latest at it
+## train: train a new model into models/ and point models/latest at it (options: TRAIN_ARGS)
 train: $(VENV)/.run-deps
-	$(BIN)/python -m training
+	$(BIN)/python -m training $(TRAIN_ARGS)
 
 ## test: set up, then lint, type-check and run the whole test suite
 test: lint typecheck pytest
 
+## lint: ruff's checks and its formatting check
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## typecheck: mypy, strict
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy
 
+## pytest: the whole test suite (options: PYTEST_ARGS, e.g. PYTEST_ARGS='-k predict')
 pytest: $(VENV)/.dev-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## attack: hostile clients against a real server (header floods, slow clients, saturation, tampering,
 ## SIGTERM under load, SIGHUP), each outcome beside its goal; CI runs the --quick version
@@ -70,5 +88,6 @@ bench-footprint: $(VENV)/.dev-deps
 bench-decision: $(VENV)/.dev-deps
 	$(BIN)/python benchmarks/decision_support.py
 
+## clean: remove the virtual environment and the tools' caches (models/ is kept)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
