@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
         plain_routes=frozenset(
             url for url in (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url
         ),
+        mounts=(DOCS_ASSETS_PATH,),
     )
     app.add_middleware(RequestContextMiddleware, observer=observer)
     app.dispatch = FastDispatch(app, endpoints, observer=observer, budget=budget, cors=bool(settings.cors_origins))

@@ -53,24 +53,35 @@ class RequestObserver:
     """The request id headers, the metrics and the access line of every request, and the last-resort 500."""
 
     def __init__(
-        self, *, instance_name: str, metrics: Metrics, access_log: bool, plain_routes: frozenset[str] = frozenset()
+        self,
+        *,
+        instance_name: str,
+        metrics: Metrics,
+        access_log: bool,
+        plain_routes: frozenset[str] = frozenset(),
+        mounts: tuple[str, ...] = (),
     ) -> None:
         self.instance = instance_name.encode("latin-1", "replace")
         self.metrics = metrics
         self.access_log = access_log
         self.plain_routes = plain_routes
+        self.mounts = tuple(f"{mount}/" for mount in mounts)
 
     def headers(self, request_id: str) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
         """What every response carries besides its own headers."""
         return ((_REQUEST_ID_NAME, request_id.encode()), (_INSTANCE_NAME, self.instance))
 
     def route(self, scope: Scope) -> str:
-        """The matched route's template; framework routes (docs) by path; anything else is unmatched."""
+        """The matched route's template; framework routes (docs) by path, mounted apps (the docs' static files)
+        as ``<mount>/{path}``; anything else is unmatched."""
         route_path = getattr(scope.get("route"), "path", None)
         if isinstance(route_path, str):
             return route_path
         path: str = scope["path"]
-        return path if path in self.plain_routes else UNMATCHED_ROUTE
+        if path in self.plain_routes:
+            return path
+        mount = next((mount for mount in self.mounts if path.startswith(mount)), None)
+        return UNMATCHED_ROUTE if mount is None else mount + "{path}"
 
     def finished(self, scope: Scope, route: str, status: int, request_id: str, started: float) -> None:
         """Count the request and write its access line."""

@@ -68,3 +68,21 @@ def test_model_info_names_the_version(make_client: Callable[..., TestClient]) ->
     client = make_client()
     version = client.get("/ready").json()["model_version"]
     assert sample(client.get("/metrics").text, "model_info", model_version=version) == 1.0
+
+
+def test_the_docs_static_files_have_their_own_route_label(client: TestClient) -> None:
+    """Swagger UI's and ReDoc's files are docs traffic, told apart from probes of unknown paths."""
+    before = client.get("/metrics").text
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs/assets/no-such-file.js").status_code == 404
+    assert client.get("/docs/assetsX/swagger-ui-bundle.js").status_code == 404
+    after = client.get("/metrics").text
+
+    def counted(route: str, status: str) -> float:
+        labels = {"method": "GET", "route": route, "status": status}
+        return sample(after, "http_requests_total", **labels) - sample(before, "http_requests_total", **labels)
+
+    assert counted("/docs/assets/{path}", "200") == 1
+    assert counted("/docs/assets/{path}", "404") == 1
+    assert counted("<unmatched>", "404") == 1
+    assert "swagger-ui-bundle.js" not in after
