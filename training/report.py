@@ -293,7 +293,7 @@ def _anchor_rows(comparison: Comparison | None) -> list[list[str]]:
         if comparison is not None and name in comparison.scores:
             summary = comparison.scores[name].summary()
             folds = comparison.protocol["n_folds"]
-            rows.append([f"{name} (here, {folds} folds)", *(f"{summary[m]['mean']:.4f}" for m in METRICS)])
+            rows.append([f"{name} (this run, {folds} folds)", *(f"{summary[m]['mean']:.4f}" for m in METRICS)])
     return rows
 
 

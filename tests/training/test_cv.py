@@ -30,7 +30,7 @@ def test_cv_compares_the_model_with_its_three_peers(tmp_path: Path) -> None:
     for name in ("default", "seed", "LogisticRegression", "MLPClassifier"):
         assert name in report.split("## Cross-validation on the same folds")[1].split("Reference figures")[0]
     assert "±" in report
-    assert "| LogisticRegression (here, 5 folds) |" in report
+    assert "| LogisticRegression (this run, 5 folds) |" in report
     assert "MLPClassifier" in result.summary
     selection = manifest.threshold_selection
     assert manifest.decision_threshold == selection["threshold"] < 0.5  # a sensitivity of 0.98 needs a lower one
