@@ -1,12 +1,15 @@
 """What the server process tells the app about its life: that it is draining, and that a reload was asked for.
 
 The server runner flips :attr:`Lifecycle.draining` on SIGTERM (readiness then answers 503 at once) and calls
-:meth:`Lifecycle.reload` on SIGHUP; the app registers what a reload does. One instance per process.
+:meth:`Lifecycle.reload` on SIGHUP; the app registers what a reload does. One instance per process. Under
+another server, the app routes SIGHUP to its own lifecycle (:func:`reload_on_sighup`) while it runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 
@@ -45,3 +48,25 @@ class Lifecycle:
             logger.error("reload failed: %r", error, exc_info=error, extra={"event": "reload_failed"})
         finally:
             self._reloading.release()
+
+
+def reload_on_sighup(lifecycle: Lifecycle) -> Callable[[], None]:
+    """Route SIGHUP to ``lifecycle.reload``, in a worker thread, on the running event loop; returns the undo.
+
+    For an app served by another server (plain uvicorn leaves SIGHUP at its default, which ends the process);
+    ``python -m service``'s server routes SIGHUP to the lifecycle itself (``service.server.graceful``). Does
+    nothing off the main thread (an app served by a test client, say).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+
+    def reload_in_a_thread() -> None:
+        logger.info("SIGHUP: reloading", extra={"event": "reload_requested"})
+        loop.run_in_executor(None, lifecycle.reload)
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_in_a_thread)
+    return remove

@@ -7,7 +7,7 @@ swaps one reference: a request that took the model before the swap finishes on i
 one, and no request ever sees half of each. A version that fails is refused with a log line, a metric and its
 reason in :meth:`ModelRegistry.index`, and the model being served stays.
 
-Reload (:meth:`ModelRegistry.reload`) follows ``latest`` again: the server runner calls it on SIGHUP, the
+Reload (:meth:`ModelRegistry.reload`) follows ``latest`` again: SIGHUP calls it (``service.lifecycle``), the
 optional watch when the link moves, and the repository endpoints load a named version. Loads run one at a time.
 """
 
@@ -17,9 +17,7 @@ import asyncio
 import logging
 import os
 import re
-import signal
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,39 +110,6 @@ class _Loaded(Generic[Served]):
     warnings: tuple[str, ...]
 
 
-_registries: weakref.WeakSet[ModelRegistry[Versioned]] = weakref.WeakSet()
-
-
-def reload_all() -> list[LoadOutcome]:
-    """Reload every registry of this process from its ``latest``: what the server runner calls on SIGHUP.
-
-    Safe from any thread (each registry loads one version at a time); it blocks while loading, so call it
-    off the event loop. Never raises for a bad version: the outcome and the log say what happened.
-    """
-    return [registry.reload() for registry in list(_registries)]
-
-
-def reload_on_sighup() -> Callable[[], None]:
-    """Route SIGHUP to :func:`reload_all` on the running event loop (main thread only); returns the undo.
-
-    For an app served by another server (plain uvicorn leaves SIGHUP at its default, which ends the
-    process); ``python -m service`` routes SIGHUP itself, through ``service.lifecycle``. Does nothing off the
-    main thread (an app served by a test client, say).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-
-    def reload_in_a_thread() -> None:
-        loop.run_in_executor(None, reload_all)
-
-    def remove() -> None:
-        loop.remove_signal_handler(signal.SIGHUP)
-
-    loop.add_signal_handler(signal.SIGHUP, reload_in_a_thread)
-    return remove
-
-
 class ModelRegistry(Generic[Served]):
     """The served model of one app and the versions beside it.
 
@@ -173,7 +138,6 @@ class ModelRegistry(Generic[Served]):
         self._reason = ErrorDetail(("model",), "the model has not been loaded yet", "not_loaded")
         self._failures: dict[str, ErrorDetail] = {}
         self._lock = threading.Lock()
-        _registries.add(self)  # type: ignore[arg-type]
 
     @property
     def models_root(self) -> Path:

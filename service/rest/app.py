@@ -15,12 +15,11 @@ from starlette.types import Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from service.dataplane import DataPlane, Limits
-from service.lifecycle import Lifecycle
+from service.lifecycle import Lifecycle, reload_on_sighup
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV, Metrics
 from service.protocols.predict import record_codec
 from service.protocols.v2 import v2_codec
-from service.registry import reload_on_sighup
 from service.rest.admission import AdmissionControl, InflightBudget
 from service.rest.context import AppContext
 from service.rest.dispatch import FastDispatch, add_endpoints
@@ -80,7 +79,7 @@ def create_app(settings: Settings | None = None, *, lifecycle: Lifecycle | None 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         dataplane.registry.load()
-        stop_sighup = reload_on_sighup() if routes_sighup_itself else (lambda: None)
+        stop_sighup = reload_on_sighup(lifecycle) if routes_sighup_itself else (lambda: None)
         watch = (
             asyncio.create_task(dataplane.registry.watch(settings.model_watch_seconds))
             if settings.model_watch_seconds > 0

@@ -15,7 +15,7 @@ from neuralnet.artifacts import MODEL_FILE, point_latest_at
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.metrics import Metrics
 from service.model import ModelRuntime
-from service.registry import ModelRegistry, reload_all
+from service.registry import ModelRegistry
 
 
 def _registry(root: Path, metrics: Metrics | None = None) -> ModelRegistry[ModelRuntime]:
@@ -85,16 +85,6 @@ def test_unload_makes_the_service_unready_until_the_next_load(models_root: Path)
         registry.current()
     assert all(entry.state == "UNAVAILABLE" for entry in registry.index())
     assert registry.reload().result == "loaded"
-
-
-def test_reload_all_reloads_every_registry_of_the_process(models_root: Path) -> None:
-    first, second = _registry(models_root), _registry(models_root)
-    first.reload()
-    second.reload()
-    point_latest_at(models_root, models_root / "v-b")
-    outcomes = reload_all()
-    assert {o.version for o in outcomes if o.result == "loaded"} == {"v-b"}
-    assert first.current().version == second.current().version == "v-b"
 
 
 def test_loads_run_one_at_a_time(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
