@@ -7,6 +7,7 @@ SIGHUP or ``POST /v2/repository/models/<name>/load``. Prints ``latest: OLD -> NE
 not and exits 1.
 """
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,18 +32,24 @@ def previous_version(models_root: Path, current: Path) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if len(args) not in (1, 2):
-        print("usage: python -m neuralnet.rollback MODELS_ROOT [VERSION]", file=sys.stderr)
-        return 2
-    root = Path(args[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m neuralnet.rollback",
+        description=f"Point MODELS_ROOT/{LATEST_LINK} back at the version trained before the one it names (or at "
+        "VERSION), after verifying it as the service will load it. Running services follow as they follow any "
+        "move of the link. Exit 0 when it moved, 1 when not (saying why).",
+    )
+    parser.add_argument("models_root", type=Path, metavar="MODELS_ROOT", help="the folder of model versions")
+    parser.add_argument("version", nargs="?", metavar="VERSION", help="a version directory in it")
+    args = parser.parse_args(argv)
+    root: Path = args.models_root
+    version: str | None = args.version
     link = root / LATEST_LINK
     try:
         current = link.resolve(strict=True)
-        if len(args) == 2:
-            target = root / args[1]
-            if Path(args[1]).name != args[1] or not target.is_dir() or target.is_symlink():
-                print(f"{root} has no model version {args[1]!r}", file=sys.stderr)
+        if version is not None:
+            target = root / version
+            if Path(version).name != version or not target.is_dir() or target.is_symlink():
+                print(f"{root} has no model version {version!r}", file=sys.stderr)
                 return 1
         else:
             found = previous_version(root, current)

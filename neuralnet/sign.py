@@ -5,18 +5,30 @@ when it is signed, its signature with ``MODEL_SIGNING_KEY`` or ``MODEL_SIGNING_K
 ``manifest.sig`` is replaced by one made with ``MODEL_SIGNING_KEY``. Exits 1 if any directory was refused.
 """
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from neuralnet.artifacts import SIGNATURE_FILE, SIGNING_KEY_ENV, ArtifactError, SigningKeys, sign_model_dir
+from neuralnet.artifacts import (
+    PREVIOUS_SIGNING_KEY_ENV,
+    SIGNATURE_FILE,
+    SIGNING_KEY_ENV,
+    ArtifactError,
+    SigningKeys,
+    sign_model_dir,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if not args or any(arg.startswith("-") for arg in args):
-        print("usage: MODEL_SIGNING_KEY=... python -m neuralnet.sign MODEL_DIR...", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m neuralnet.sign",
+        description=f"Sign model directories with {SIGNING_KEY_ENV}: each is verified first (its hashes, and its "
+        f"signature with {SIGNING_KEY_ENV} or {PREVIOUS_SIGNING_KEY_ENV} when it is signed), then its "
+        f"{SIGNATURE_FILE} is made with {SIGNING_KEY_ENV}. Exit 1 if any directory was refused.",
+    )
+    parser.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="a model directory to sign")
+    args: list[str] = [str(directory) for directory in parser.parse_args(argv).model_dirs]
     try:
         keys = SigningKeys.from_environment()
     except ValueError as error:

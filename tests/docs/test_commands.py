@@ -234,3 +234,26 @@ def test_the_documented_commands_work_against_a_real_server(tmp_path: Path, mode
             for line in code.splitlines():  # a comment on a print(...) line is what it prints
                 if line.startswith("print(") and "#" in line:
                     assert line.rsplit("#", 1)[1].strip() in completed.stdout.splitlines(), completed.stdout
+
+
+def documented_modules() -> set[str]:
+    """Every ``python -m MODULE`` the docs name, in prose or in code (with or without the .venv/bin/ path)."""
+    documents = [path for path in REPO.glob("**/*.md") if not {".venv", "vendor"} & set(path.parts)]
+    pattern = r"(?:^|[`\s])(?:\.venv/bin/)?python -m ([a-z_][\w.]*)"
+    return {module for path in documents for module in re.findall(pattern, path.read_text(), flags=re.M)}
+
+
+@pytest.mark.parametrize("module", sorted(documented_modules()))
+def test_every_documented_module_command_exists_and_explains_itself(module: str) -> None:
+    """The commands named in prose with placeholders (``python -m neuralnet.verify DIR``) at least start."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=REPO,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.startswith("usage:"), completed.stdout[:500]
