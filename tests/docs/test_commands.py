@@ -28,7 +28,11 @@ from tests.live_server import free_port
 from training.pipeline import train_model_dir
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTS = ("README.md", "service/README.md", "docs/training.md")
+DOCUMENTS = (
+    "README.md",
+    "service/README.md",
+    *sorted(path.relative_to(REPO).as_posix() for path in REPO.glob("docs/*.md")),
+)
 """The documents whose commands a reader runs from the repository root."""
 BIN = Path(sys.executable).parent
 DOCUMENTED_PORT = "8000"
