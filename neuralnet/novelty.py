@@ -18,8 +18,9 @@ fitting (:mod:`training.novelty`) uses scikit-learn.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -55,6 +56,11 @@ class NoveltyDetector:
     precision: Array
     thresholds: Array
     """``[distance, residual]`` at which the score reaches 1."""
+    _residual_scale: Array = field(init=False, repr=False, compare=False)
+    """``sqrt(diag(precision))``: each conditional residual's standard deviation is its inverse."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_residual_scale", np.sqrt(np.diag(self.precision)))
 
     @property
     def n_features(self) -> int:
@@ -66,14 +72,33 @@ class NoveltyDetector:
 
     def score(self, X: Array) -> NoveltyScores:
         """Scores of the rows of ``X``: a float64 ``(n_rows, n_features)`` array of non-negative raw features."""
+        if X.shape[0] == 1:
+            return self._score_row(X[0])
         d = self.standardise(X) - self.location
         Pd = d @ self.precision
         distance = np.sqrt(np.maximum(np.einsum("ij,ij->i", Pd, d), 0.0))
-        residuals = np.abs(Pd) / np.sqrt(np.diag(self.precision))
+        residuals = np.abs(Pd) / self._residual_scale
         feature_index = residuals.argmax(axis=1)
         residual = residuals[np.arange(len(X)), feature_index]
         score = np.maximum(distance / self.thresholds[0], residual / self.thresholds[1])
         return NoveltyScores(score=score, distance=distance, residual=residual, feature_index=feature_index)
+
+    def _score_row(self, x: Array) -> NoveltyScores:
+        """:meth:`score` of one row, in half the NumPy calls (a call costs more than one row's arithmetic);
+        the same numbers up to the last bits of a sum, where the products are added in another order."""
+        d = self.standardise(x) - self.location
+        Pd = d @ self.precision
+        residuals = np.abs(Pd) / self._residual_scale
+        j = int(residuals.argmax())
+        residual = float(residuals[j])
+        distance = math.sqrt(max(float(Pd @ d), 0.0))
+        low, high = self.thresholds.tolist()
+        return NoveltyScores(
+            score=np.array([max(distance / low, residual / high)]),
+            distance=np.array([distance]),
+            residual=np.array([residual]),
+            feature_index=np.array([j], dtype=np.intp),
+        )
 
     def to_npz(self) -> bytes:
         """The statistics as an ``.npz`` archive of plain float64 arrays (no pickles)."""

@@ -49,7 +49,7 @@ def predict_proba(
     if output_activation == "softmax" and n_members > 1:
         z = z.reshape(n * n_members, k)  # softmax within each member's block of columns
     p = OUTPUT_ACTIVATIONS[output_activation](z)
-    np.clip(p, EPS, 1.0 - EPS, out=p)
+    np.minimum(np.maximum(p, EPS, out=p), 1.0 - EPS, out=p)  # np.clip's result without its Python wrappers
     if n_members > 1:
         p = np.add.reduce(p.reshape(n, n_members, k), axis=1)
         p /= n_members

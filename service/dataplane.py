@@ -99,6 +99,12 @@ class ServedModel:
             return value
 
 
+def _count_flagged(novelty: NoveltyScores) -> int:
+    if len(novelty.score) == 1:  # a lone row: one comparison, not two NumPy calls
+        return int(novelty.score[0] > 1.0)
+    return int(np.count_nonzero(novelty.flagged))
+
+
 class DataPlane:
     """Runs inference for every protocol on the model its registry serves.
 
@@ -159,7 +165,7 @@ class DataPlane:
         prediction = served.runtime.predict(rows)
         explanation = Explanation(served.runtime.explain(rows), rows) if explain else None
         if prediction.novelty is not None:
-            self._metrics.count_out_of_distribution(int(np.count_nonzero(prediction.novelty.flagged)))
+            self._metrics.count_out_of_distribution(_count_flagged(prediction.novelty))
         self._metrics.count_predictions(served.runtime.classes, prediction.label_indices)
         return Inference(
             model_name=served.name,

@@ -32,6 +32,10 @@ from neuralnet.novelty import NoveltyDetector, NoveltyScores
 from service.errors import PredictionFailedError
 
 
+def _unusable() -> PredictionFailedError:
+    return PredictionFailedError("the model returned probabilities of the wrong shape or non-finite values")
+
+
 class ProbabilityModel(Protocol):
     """Anything that maps a float64 ``(n, n_features)`` matrix to ``(n, n_classes)`` probabilities."""
 
@@ -102,22 +106,37 @@ class ModelRuntime:
                 probabilities = np.asarray(probabilities, dtype=np.float64)
         except Exception as error:
             raise PredictionFailedError(f"the model failed to predict: {type(error).__name__}") from error
-        manifest = self.manifest
-        n_classes = len(manifest.classes)
-        if probabilities.shape != (X.shape[0], n_classes) or not math.isfinite(
-            probabilities.sum()  # NaN or infinity anywhere makes the sum one
-        ):
-            raise PredictionFailedError("the model returned probabilities of the wrong shape or non-finite values")
-        positive = manifest.classes.index(manifest.positive_class)
-        is_positive = probabilities[:, positive] >= manifest.decision_threshold
-        if n_classes == 2:
-            label_indices: NDArray[np.intp] = np.where(is_positive, positive, 1 - positive)
-        else:
-            masked = probabilities.copy()
-            masked[:, positive] = -np.inf
-            label_indices = np.where(is_positive, positive, masked.argmax(axis=1))
+        if probabilities.shape != (X.shape[0], len(self.manifest.classes)):
+            raise _unusable()
+        label_indices = self._label(probabilities[0].tolist()) if X.shape[0] == 1 else self._labels(probabilities)
         novelty = self.novelty.score(X) if self.novelty is not None else None
         return Prediction(probabilities=probabilities, label_indices=label_indices, novelty=novelty)
+
+    def _labels(self, probabilities: NDArray[np.float64]) -> NDArray[np.intp]:
+        if not math.isfinite(probabilities.sum()):  # NaN or infinity anywhere makes the sum one
+            raise _unusable()
+        manifest = self.manifest
+        positive = manifest.positive_class_index
+        is_positive = probabilities[:, positive] >= manifest.decision_threshold
+        if len(manifest.classes) == 2:
+            return np.where(is_positive, positive, 1 - positive)
+        masked = probabilities.copy()
+        masked[:, positive] = -np.inf
+        return np.where(is_positive, positive, masked.argmax(axis=1))
+
+    def _label(self, row: list[float]) -> NDArray[np.intp]:
+        """:meth:`_labels` of one row, in plain Python: NumPy's per-call cost is most of one row's."""
+        if not all(map(math.isfinite, row)):
+            raise _unusable()
+        manifest = self.manifest
+        positive = manifest.positive_class_index
+        if row[positive] >= manifest.decision_threshold:
+            label = positive
+        elif len(row) == 2:
+            label = 1 - positive
+        else:  # the first of the likeliest others, as argmax picks
+            label = max((i for i in range(len(row)) if i != positive), key=row.__getitem__)
+        return np.array([label], dtype=np.intp)
 
     def explain(self, X: NDArray[np.float64]) -> Attributions:
         """Integrated-gradient attributions of P(positive class) for the rows of ``X`` (already validated)."""

@@ -69,3 +69,19 @@ def test_broken_statistics_are_refused_with_the_array_named(change: object, mess
 def test_garbage_bytes_are_refused() -> None:
     with pytest.raises(ValueError, match="not an archive"):
         NoveltyDetector.from_npz(b"PK\x03\x04 not really")
+
+
+def test_one_row_scores_as_in_a_batch() -> None:
+    """A lone row takes a shorter path; it must give the batch's numbers (to rounding) and the same feature."""
+    detector = _detector(30)
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.uniform(0, 5, size=(200, 30)), np.zeros((1, 30)), np.full((1, 30), 1e6)])
+    batch = detector.score(X)
+    for i, row in enumerate(X):
+        alone = detector.score(row[None, :])
+        for name in ("score", "distance", "residual"):
+            value = getattr(alone, name)
+            assert (value.shape, value.dtype) == ((1,), np.float64)
+            np.testing.assert_allclose(value[0], getattr(batch, name)[i], rtol=1e-12, atol=0)
+        assert alone.feature_index.tolist() == [batch.feature_index[i]]
+        assert alone.feature_index.dtype == np.intp

@@ -37,6 +37,21 @@ def test_predictions_equal_the_offline_pipeline(
     assert runtime.classes == manifest.classes
 
 
+def test_one_row_is_predicted_as_in_a_batch(runtime: ModelRuntime, data_rows: NDArray[np.float64]) -> None:
+    """A lone row takes shorter paths (labels, out-of-distribution score): the same answers, row by row."""
+    batch = runtime.predict(data_rows)
+    assert batch.novelty is not None
+    for i, row in enumerate(data_rows):
+        alone = runtime.predict(row[None, :])
+        assert alone.novelty is not None
+        assert alone.label_indices.tolist() == [batch.label_indices[i]]
+        assert alone.label_indices.dtype == batch.label_indices.dtype
+        assert alone.novelty.feature_index.tolist() == [batch.novelty.feature_index[i]]
+        for name in ("score", "distance", "residual"):
+            np.testing.assert_allclose(getattr(alone.novelty, name)[0], getattr(batch.novelty, name)[i], rtol=1e-12)
+        assert alone.novelty.flagged.tolist() == [batch.novelty.flagged[i]]
+
+
 def test_the_threshold_comes_from_the_manifest(runtime: ModelRuntime, data_rows: NDArray[np.float64]) -> None:
     strict = dataclasses.replace(runtime, manifest=runtime.manifest.model_copy(update={"decision_threshold": 0.999}))
     positive = runtime.manifest.positive_class_index
@@ -59,25 +74,37 @@ def test_a_probability_exactly_on_the_threshold_is_the_positive_class(runtime: M
         def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
             raise NotImplementedError
 
-    labels = dataclasses.replace(runtime, model=OnTheThreshold()).predict(np.zeros((3, 30))).label_indices
+    on_the_threshold = dataclasses.replace(runtime, model=OnTheThreshold())
+    labels = on_the_threshold.predict(np.zeros((3, 30))).label_indices
     assert labels.tolist() == [positive, 1 - positive, positive]  # "reaches the threshold": >=, not >
+    p_positive = p_positive[:1]  # one row alone takes a shorter path
+    assert on_the_threshold.predict(np.zeros((1, 30))).label_indices.tolist() == [positive]
+    p_positive = np.array([np.nextafter(threshold, 0.0)])
+    assert on_the_threshold.predict(np.zeros((1, 30))).label_indices.tolist() == [1 - positive]
 
 
 def test_more_than_two_classes_pick_the_likeliest_other_class(runtime: ModelRuntime) -> None:
+    rows = [[0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.4, 0.5, 0.1], [0.1, 0.45, 0.45]]
+
     class ThreeClasses:
         def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-            return np.array([[0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.4, 0.5, 0.1]])[: len(X)]
+            return np.array(rows[: len(X)])
 
         def explain(self, X: NDArray[np.float64], class_index: int) -> Attributions:
             raise NotImplementedError
 
     manifest = runtime.manifest.model_copy(update={"classes": ("malignant", "benign", "other")})
     three = dataclasses.replace(runtime, manifest=manifest, model=ThreeClasses())
-    assert three.predict(np.zeros((3, 30))).label_indices.tolist() == [0, 2, 1]
+    assert three.predict(np.zeros((4, 30))).label_indices.tolist() == [0, 2, 1, 1]  # a tie: the first
+    for row, label in zip(list(rows), [0, 2, 1, 1], strict=True):  # one row alone takes a shorter path
+        rows[:] = [row]
+        assert three.predict(np.zeros((1, 30))).label_indices.tolist() == [label]
 
 
 @pytest.mark.parametrize(
-    "output", [np.full((1, 2), np.nan), np.zeros((1, 3)), np.zeros((2, 2))], ids=["nan", "columns", "rows"]
+    "output",
+    [np.full((1, 2), np.nan), np.array([[0.5, np.inf]]), np.full((2, 2), np.nan), np.zeros((1, 3)), np.zeros((2, 2))],
+    ids=["nan", "infinite", "nan-in-a-batch", "columns", "rows"],
 )
 def test_unusable_model_output_is_a_prediction_failure(runtime: ModelRuntime, output: NDArray[np.float64]) -> None:
     class Odd:
@@ -88,7 +115,7 @@ def test_unusable_model_output_is_a_prediction_failure(runtime: ModelRuntime, ou
             raise NotImplementedError
 
     with pytest.raises(PredictionFailedError):
-        dataclasses.replace(runtime, model=Odd()).predict(np.zeros((1, 30)))
+        dataclasses.replace(runtime, model=Odd()).predict(np.zeros((1 if output.shape == (2, 2) else len(output), 30)))
 
 
 def test_loading_unpickles_nothing(
