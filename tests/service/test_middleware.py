@@ -245,3 +245,42 @@ def test_an_unexpected_error_in_a_protocol_endpoint_is_a_json_500_in_its_shape(
     assert json.loads(JSONFormatter().format(access))["status"] == 500
     route = "/predict" if path == "/predict" else "/v2/models/{model_name}/infer"
     assert sample(client.get("/metrics").text, "http_requests_total", method="POST", route=route, status="500") == 1
+
+
+def test_access_lines_logged_on_an_event_loop_are_written_at_its_next_turn_in_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Requests answered in one turn of the loop share one write; nothing is lost or reordered."""
+    import asyncio
+
+    from service.logging_config import configure_logging, log_fields
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    root.handlers.clear()
+    try:
+        configure_logging("INFO")
+        access = logging.getLogger(ACCESS_LOGGER)
+
+        def written() -> list[object]:
+            lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+            assert all(line["logger"] == ACCESS_LOGGER for line in lines if "n" in line)
+            return [line.get("n", line["message"]) for line in lines]
+
+        async def scenario() -> list[list[object]]:
+            for n in range(3):
+                log_fields(access, logging.INFO, "request", {"n": n})
+            waiting = written()
+            logging.getLogger("service.other").warning("between")  # written after the lines logged before it
+            log_fields(access, logging.INFO, "request", {"n": 3})
+            await asyncio.sleep(0)  # the loop's next turn
+            after_a_turn = written()
+            log_fields(access, logging.INFO, "request", {"n": 4})
+            [handler] = root.handlers
+            handler.flush()  # what logging does at exit
+            return [waiting, after_a_turn, written()]
+
+        outputs = asyncio.run(scenario())
+    finally:
+        root.handlers[:] = before
+    assert outputs == [[], [0, 1, 2, "between", 3], [4]]
