@@ -65,11 +65,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ConnectionLimits = getattr(config, "limits")  # noqa: B009  (uvicorn's Config has no such field)
-        self.timeout_keep_alive = self.limits.keep_alive_timeout
         self._reading_headers = True
         self._header_bytes = 0
         self._parsed_header_bytes = 0
-        self._deadline: asyncio.TimerHandle | None = None
+        self._due_part: str | None = None
+        """What must happen by ``_due``: the "header" or "body" of a request, or anything at all ("idle")."""
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     # Connection events -------------------------------------------------------------------------------
@@ -94,12 +96,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._refused:
             return
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        self._unset_keepalive_if_required()
+        if self._due_part == "idle":
+            self._due_part = None
         if self._reading_headers:
             self._header_bytes += len(data)
         try:
@@ -147,7 +153,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a request follows on a kept-alive connection: its headers are now due
+        if self._due_part is None:  # a request follows on a kept-alive connection: its headers are now due
             self._arm(self.limits.header_timeout, "header")
 
     def on_url(self, url: bytes) -> None:
@@ -173,6 +179,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._parsed_header_bytes = 0
         super().on_message_complete()
 
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the idle keep-alive connection's deadline on this connection's one timer."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._arm(self.limits.keep_alive_timeout, "idle")
+
     # Limits ------------------------------------------------------------------------------------------
 
     def _count_header_bytes(self, size: int) -> None:
@@ -191,17 +209,37 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
         )  # fmt: skip
 
+    # One timer per connection, moved lazily: a request sets its deadlines without touching the event loop's
+    # timers (three armed and cancelled per request cost more than parsing it); the timer, when it fires early,
+    # sets itself again for the deadline now due.
+
     def _arm(self, seconds: float, part: str) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._timed_out, part)
+        self._due_part = part
+        self._due = due = self.loop.time() + seconds
+        timer = self._timer
+        if timer is None or timer.when() > due:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(due, self._on_timer)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due_part = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        part = self._due_part
+        if part is None:
+            return
+        if self.loop.time() < self._due:
+            self._timer = self.loop.call_at(self._due, self._on_timer)
+            return
+        self._due_part = None
+        if part == "idle":
+            self.timeout_keep_alive_handler()
+        else:
+            self._timed_out(part)
 
     def _timed_out(self, part: str) -> None:
-        self._deadline = None
         if self.transport.is_closing():
             return
         logger.info("request %s not received in time", part, extra={"event": f"{part}_timeout"})
