@@ -10,16 +10,18 @@ Accepted bodies (feature names, order and ranges come from the manifest):
 
 Valid bodies take a fast path: orjson parses, and a few C-speed checks on the raw bytes prove that what it
 parsed is exactly what strict validation would accept (numbers only, no duplicate keys), then NumPy checks the
-shape and the valid ranges. Anything the fast path does not prove valid goes through the pydantic
-validators built from the manifest, which either accept it or name every offending field
-(``service.problems``).
+shape and the valid ranges. A batch of arrays is not even parsed into rows: its structure is proved on the raw
+bytes (:class:`ArrayBatch`) and its numbers parsed as one flat array, which halves the cost of big batches.
+Anything the fast path does not prove valid goes through the pydantic validators built from the manifest,
+which either accept it or name every offending field (``service.problems``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Final, NoReturn
 
@@ -37,26 +39,35 @@ from service.protocols.schemas import BATCH_KEY, RequestSchemas
 _BOM: Final = b"\xef\xbb\xbf"
 _NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"
 """Bytes an array-form body may consist of, besides the batch wrapper: no strings, literals or objects."""
-_LITERALS: Final = (b"true", b"false", b"null")
+_NUMBER_TYPES: Final = frozenset({int, float})
 _SMALL_BATCH: Final = 8
 """Up to this many rows, values are checked in Python; above it, on the raw bytes and with NumPy."""
+_NUMBER: Final = b"0123456789+-.eE"
+"""The bytes of JSON numbers: deleting them from an array of arrays of numbers leaves its brackets and commas."""
+_BRACKETS_TO_SPACES: Final = bytes.maketrans(b"[]", b"  ")
+_FLAT_MIN_BYTES: Final = 2048
+"""Smaller bodies skip the structure proof of :class:`ArrayBatch`: the general fast path is as quick for them."""
+_ARRAY_BATCH_HEAD: Final = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"%s"[ \t\r\n]*:[ \t\r\n]*\[' % BATCH_KEY.encode())
+_OBJECT_END: Final = re.compile(rb"[ \t\r\n]*\}[ \t\r\n]*")
 
 
 @dataclass(frozen=True, slots=True)
 class _Naming:
     """One naming convention of the keyed form: its keys, and how to read a record's values in feature order."""
 
+    order: tuple[str, ...]
     names: frozenset[str]
     values: Callable[[dict[str, Any]], tuple[Any, ...]]
-    fast: bool
-    """Whether the fast path may take it: it proves "numbers only" by the absence of JSON literals."""
+
+    def columns(self, order: tuple[str, ...]) -> list[int] | None:
+        """Where each feature is among values read in ``order`` (None: already in feature order)."""
+        return None if order == self.order else [order.index(name) for name in self.order]
 
 
 def _naming(names: tuple[str, ...]) -> _Naming:
     getter = itemgetter(*names)
     values: Callable[[dict[str, Any]], tuple[Any, ...]] = getter if len(names) > 1 else (lambda row: (getter(row),))
-    fast = not any(literal.decode() in name or '"' in name or "\\" in name for name in names for literal in _LITERALS)
-    return _Naming(frozenset(names), values, fast)
+    return _Naming(names, frozenset(names), values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,64 @@ class DecodedRequest:
 
     matrix: NDArray[np.float64]
     batch: bool
+
+
+class ArrayBatch:
+    """The values of ``{"instances": [[number, ...], ...]}`` in row-major order, parsed without building the rows.
+
+    Parsing 10,000 rows into 10,000 lists and converting those costs about twice the parsing of the same numbers
+    as one flat array. So the structure is proved on the raw bytes at C speed, and orjson parses the numbers with
+    the rows' brackets taken out; every number keeps its text, so the values are exactly those of the nested
+    parse. The body is proved to be ``{"instances": [ROW,ROW,...]}``, each ROW ``[number,...,number]``, by:
+
+    * its head and tail being the wrapper (whitespace allowed there);
+    * no whitespace between the rows' brackets once ``", "`` is written ``","`` (which cannot join two numbers);
+      other layouts (indented JSON) are left to the general decoding;
+    * deleting the number bytes leaving exactly ``[,,...,],[,,...,]...``: ``n_rows`` brackets of
+      ``n_features - 1`` commas (no strings, literals, objects or deeper arrays, and every row its count of values);
+    * ``],[`` occurring ``n_rows - 1`` times: every row boundary is exactly that, no number byte is outside a row;
+    * orjson parsing the whole as one flat array once the rows' brackets are written as spaces: each value between
+      two commas is one number (an empty one, ``1 2``, ``01``, ``1e``, ``-`` or one beyond float64's range is
+      refused).
+
+    Anything else, a proof that fails or a body of another form, is left to the general decoding (None).
+    """
+
+    def __init__(self, n_features: int, max_rows: int) -> None:
+        self._n = n_features
+        self._max_rows = max_rows
+        self._row = b"[" + b"," * (n_features - 1) + b"]"
+
+    def values(self, body: bytes) -> tuple[int, list[Any]] | None:
+        """The number of rows and the values in row-major order (ints and floats, as orjson parses them)."""
+        head = _ARRAY_BATCH_HEAD.match(body)
+        if head is None:
+            return None
+        end = body.rfind(b"]")
+        if end < head.end() or _OBJECT_END.fullmatch(body, end + 1) is None:
+            return None
+        content = body[head.end() : end]
+        if _has_space(content):
+            content = content.replace(b", ", b",")  # json.dumps's default separator
+            if _has_space(content):
+                return None
+        skeleton = content.translate(None, _NUMBER)
+        n_rows, leftover = divmod(len(skeleton) + 1, self._n + 2)
+        if leftover or not 0 < n_rows <= self._max_rows or skeleton != ((self._row + b",") * n_rows)[:-1]:
+            return None
+        if content.count(b"],[") != n_rows - 1:
+            return None
+        try:
+            values = orjson.loads(b"[" + content.translate(_BRACKETS_TO_SPACES) + b"]")
+        except orjson.JSONDecodeError:
+            return None
+        if type(values) is not list or len(values) != n_rows * self._n:
+            return None
+        return n_rows, values
+
+
+def _has_space(text: bytes) -> bool:
+    return b" " in text or b"\n" in text or b"\r" in text or b"\t" in text
 
 
 class RequestDecoder:
@@ -83,6 +152,7 @@ class RequestDecoder:
         self._batch_leftover = b'{"%s":}' % BATCH_KEY.encode()
         self._batch_leftover = self._batch_leftover.translate(None, _NUMERIC)
         self._problems = ProblemReporter(manifest, max_batch_rows)
+        self._array_batch = ArrayBatch(self._n, max_batch_rows)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -99,6 +169,11 @@ class RequestDecoder:
 
     def decode_fast(self, body: bytes) -> DecodedRequest | None:
         """The fast path of :meth:`decode`: the rows when it can prove ``body`` valid, else None."""
+        if len(body) >= _FLAT_MIN_BYTES:
+            flat = self._array_batch.values(body)
+            if flat is not None:
+                n_rows, values = flat
+                return self._checked(values, n_rows, batch=True)
         try:
             document = orjson.loads(body)  # rejects NaN, Infinity, 1e309, invalid UTF-8
         except orjson.JSONDecodeError:
@@ -115,36 +190,56 @@ class RequestDecoder:
         else:
             return None
         n_rows = len(rows)
-        if type(rows[0]) is list:
-            if any(type(row) is not list for row in rows):
-                return None
-            keys = 0
-        elif type(rows[0]) is dict:
-            naming = self._snake_case if rows[0].keys() == self._snake_case.names else self._dataset
-            names = naming.names
-            if not naming.fast or any(type(row) is not dict or row.keys() != names for row in rows):
-                return None
-            rows = list(map(naming.values, rows))
-            keys = n_rows * self._n
-        else:
+        # C-speed proofs of the form: every row of the same type and with one value per feature
+        kinds = set(map(type, rows))
+        if kinds not in ({list}, {dict}) or set(map(len, rows)) != {self._n}:
             return None
+        keys = n_rows * self._n if kinds == {dict} else 0
         # Every string token must be a key (the parsers keep the last of duplicate keys, silently):
         # more quotes than keys means a duplicate key or a string where a number belongs.
         if body.count(b'"') != 2 * (keys + batch):
             return None
         try:
+            if keys:
+                return self._records(rows, batch)
             if n_rows <= _SMALL_BATCH:
                 return self._small(rows, batch)
             # Numbers only, proved on the raw bytes at C speed: no true, false, null, nested objects.
-            if keys == 0:
-                if body.translate(None, _NUMERIC) != (self._batch_leftover if batch else b""):
-                    return None
-            elif any(literal in body for literal in _LITERALS):
+            if body.translate(None, _NUMERIC) != (self._batch_leftover if batch else b""):
                 return None
-            matrix = np.array(rows, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError):  # ragged, nested, or not numbers
+            return self._checked(chain.from_iterable(rows), n_rows, batch=batch)
+        except (KeyError, ValueError, TypeError, OverflowError):  # a missing key, nested, or not numbers
             return None
-        if matrix.shape != (n_rows, self._n) or not ((matrix >= self._low) & (matrix <= self._high)).all():
+
+    def _records(self, rows: list[dict[str, Any]], batch: bool) -> DecodedRequest | None:
+        """Rows keyed by name, each with one key per feature: their values, if the keys are the names and the
+        values numbers. ``KeyError`` when a row lacks a name (and so has another key instead)."""
+        naming = self._snake_case if rows[0].keys() == self._snake_case.names else self._dataset
+        if len(rows) <= _SMALL_BATCH:
+            return self._small(list(map(naming.values, rows)), batch)
+        orders = set(map(tuple, rows))
+        columns = None
+        if len(orders) == 1:  # every row's keys in one order (a data frame's): read the values in that order
+            order = orders.pop()
+            if frozenset(order) != naming.names:
+                return None
+            values = list(chain.from_iterable(map(dict.values, rows)))
+            columns = naming.columns(order)
+        else:
+            values = list(chain.from_iterable(map(naming.values, rows)))
+        if not set(map(type, values)) <= _NUMBER_TYPES:  # no true, false, null, nested arrays or objects
+            return None
+        return self._checked(values, len(rows), batch=batch, columns=columns)
+
+    def _checked(
+        self, values: Iterable[Any], n_rows: int, *, batch: bool, columns: list[int] | None = None
+    ) -> DecodedRequest | None:
+        """The rows of ``n_rows * n_features`` numbers in row-major order (features in ``columns`` order, if
+        given), if all are within the valid ranges."""
+        matrix = np.fromiter(values, dtype=np.float64, count=n_rows * self._n).reshape(n_rows, self._n)
+        if columns is not None:
+            matrix = matrix.take(columns, axis=1)
+        if not ((matrix >= self._low) & (matrix <= self._high)).all():
             return None
         return DecodedRequest(matrix=matrix, batch=batch)
 
