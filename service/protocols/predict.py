@@ -13,6 +13,7 @@ floats) and stitched into fixed fragments that were JSON-encoded once, when the 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import getitem
 
 import numpy as np
 import orjson
@@ -44,42 +45,33 @@ class PredictionEncoder:
             (b',"probabilities":{' if index == 0 else b",") + _json(name) + b":"
             for index, name in enumerate(manifest.classes)
         ]
-        # ',"out_of_distribution":{"score":' ... ',"flagged":false,"feature":"mean_radius"}' by feature index
-        self._ood_features = [b',"feature":' + _json(feature.api_name) + b"}" for feature in manifest.features]
+        # ',"out_of_distribution":{"score":' ... ',"flagged":false,"feature":"mean_radius"}', by flag and feature
+        self._ood_tails = tuple(
+            [b',"flagged":' + flag + b',"feature":' + _json(feature.api_name) + b"}" for feature in manifest.features]
+            for flag in (b"false", b"true")
+        )
         self._explanations = ExplanationEncoder(manifest)
         self._single_tail = b',"model_version":' + _json(manifest.model_version) + b"}"
         self._batch_tail = b'],"model_version":' + _json(manifest.model_version) + b"}"
 
     def encode(self, inference: Inference, *, batch: bool) -> bytes:
-        rows = self._rows(inference.probabilities, inference.label_indices)
+        row = _RowLayout()
+        self._standard(row, inference.probabilities, inference.label_indices)
         if inference.novelty is not None:
-            rows = self._with_novelty(rows, inference.novelty)
+            self._novelty(row, inference.novelty)
         if inference.explanation is not None:
-            objects = self._explanations.objects(inference.explanation)
-            rows = [row + b',"explanation":' + orjson.dumps(value) for row, value in zip(rows, objects, strict=True)]
+            row.constant(b',"explanation":')
+            row.column(list(map(orjson.dumps, self._explanations.objects(inference.explanation))))
         for name, values in inference.extras.items():  # optional per-row outputs, after the standard ones
-            key = b"," + _json(name) + b":"
-            rows = [row + key + orjson.dumps(value, option=_NUMPY) for row, value in zip(rows, values, strict=True)]
-        if batch:
-            return b'{"predictions":[' + b"},".join(rows) + b"}" + self._batch_tail
-        return rows[0] + self._single_tail
-
-    def _rows(self, probabilities: NDArray[np.float64], labels: NDArray[np.intp]) -> list[bytes]:
-        """Each row's object without its closing brace."""
-        columns = [_column_texts(probabilities[:, index]) for index in range(self._n_classes)]
-        heads = [self._heads[label] for label in labels.tolist()]
-        positive = columns[self._positive]
-        if self._n_classes == 2:
-            key_0, key_1 = self._class_keys
-            return [
-                head + p + key_0 + c0 + key_1 + c1 + b"}"
-                for head, p, c0, c1 in zip(heads, positive, columns[0], columns[1], strict=True)
-            ]
-        keys = self._class_keys
-        return [
-            head + p + b"".join(map(bytes.__add__, keys, values)) + b"}"
-            for head, p, values in zip(heads, positive, zip(*columns, strict=True), strict=True)
-        ]
+            row.constant(b"," + _json(name) + b":")
+            row.column([orjson.dumps(value, option=_NUMPY) for value in values])
+        if not batch:  # one record's answer: the first row's object
+            row.constant(self._single_tail)
+            return b"".join(row.pieces(inference.n_rows)[: row.width])
+        row.constant(b"},")
+        pieces = row.pieces(inference.n_rows)
+        pieces[-1] = pieces[-1][:-1]  # no comma after the last object
+        return b'{"predictions":[' + b"".join(pieces) + self._batch_tail
 
     def encode_explanations(self, inference: Inference) -> bytes:
         """KServe V1's ``:explain`` answer: the batch answer of :meth:`encode`, with the explanations beside the
@@ -90,13 +82,59 @@ class PredictionEncoder:
         explanations = orjson.dumps(self._explanations.objects(inference.explanation))
         return predictions[:-1] + b',"explanations":' + explanations + b"}"
 
-    def _with_novelty(self, rows: list[bytes], novelty: NoveltyScores) -> list[bytes]:
-        flags = [b',"flagged":true' if flagged else b',"flagged":false' for flagged in novelty.flagged.tolist()]
-        features = [self._ood_features[index] for index in novelty.feature_index.tolist()]
-        return [
-            row + b',"out_of_distribution":{"score":' + score + flag + feature
-            for row, score, flag, feature in zip(rows, _column_texts(novelty.score), flags, features, strict=True)
-        ]
+    def _standard(self, row: _RowLayout, probabilities: NDArray[np.float64], labels: NDArray[np.intp]) -> None:
+        columns = [_column_texts(probabilities[:, index]) for index in range(self._n_classes)]
+        row.column(list(map(self._heads.__getitem__, labels.tolist())))
+        row.column(columns[self._positive])
+        for key, texts in zip(self._class_keys, columns, strict=True):
+            row.constant(key)
+            row.column(texts)
+        row.constant(b"}")
+
+    def _novelty(self, row: _RowLayout, novelty: NoveltyScores) -> None:
+        row.constant(b',"out_of_distribution":{"score":')
+        row.column(_column_texts(novelty.score))
+        by_flag = map(self._ood_tails.__getitem__, novelty.flagged.tolist())
+        row.column(list(map(getitem, by_flag, novelty.feature_index.tolist())))
+
+
+class _RowLayout:
+    """One row's JSON as pieces: fixed texts, and columns that give each row its own text.
+
+    The answer is then one list of pieces for all the rows, built by repeating the row's pieces and assigning
+    each column to its slice (C loops, where a per-row concatenation in Python cost more than the model itself
+    on 10,000 rows), and joined once.
+    """
+
+    def __init__(self) -> None:
+        self._template: list[bytes] = []
+        self._columns: list[tuple[int, list[bytes]]] = []
+        self._open = False
+        """Whether the template ends with a fixed text that the next one extends."""
+
+    def constant(self, text: bytes) -> None:
+        if self._open:
+            self._template[-1] += text
+        else:
+            self._template.append(text)
+            self._open = True
+
+    def column(self, texts: list[bytes]) -> None:
+        self._columns.append((len(self._template), texts))
+        self._template.append(b"")
+        self._open = False
+
+    @property
+    def width(self) -> int:
+        """Pieces per row."""
+        return len(self._template)
+
+    def pieces(self, n_rows: int) -> list[bytes]:
+        width = len(self._template)
+        pieces = self._template * n_rows
+        for offset, texts in self._columns:
+            pieces[offset::width] = texts
+        return pieces
 
 
 def _column_texts(column: NDArray[np.float64]) -> list[bytes]:

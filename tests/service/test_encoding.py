@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 
 from neuralnet.artifacts import Manifest
+from neuralnet.novelty import NoveltyScores
 from service.dataplane import Inference
 from service.protocols.predict import PredictionEncoder
 
 
 def reference(manifest: Manifest, prediction: Inference, *, batch: bool) -> bytes:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "label": manifest.classes[label],
             "probability_" + manifest.positive_class: row[manifest.positive_class_index],
@@ -22,9 +24,21 @@ def reference(manifest: Manifest, prediction: Inference, *, batch: bool) -> byte
         }
         for label, row in zip(prediction.label_indices.tolist(), prediction.probabilities.tolist(), strict=True)
     ]
+    if prediction.novelty is not None:
+        novelty = prediction.novelty
+        for index, item in enumerate(items):
+            item["out_of_distribution"] = {
+                "score": float(novelty.score[index]),
+                "flagged": bool(novelty.flagged[index]),
+                "feature": manifest.features[int(novelty.feature_index[index])].api_name,
+            }
+    for name, values in prediction.extras.items():
+        for item, value in zip(items, values, strict=True):
+            item[name] = value
+    option = orjson.OPT_SERIALIZE_NUMPY
     if batch:
-        return orjson.dumps({"predictions": items, "model_version": manifest.model_version})
-    return orjson.dumps({**items[0], "model_version": manifest.model_version})
+        return orjson.dumps({"predictions": items, "model_version": manifest.model_version}, option=option)
+    return orjson.dumps({**items[0], "model_version": manifest.model_version}, option=option)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -42,3 +56,26 @@ def test_the_encoder_matches_plain_orjson(manifest: Manifest, n_classes: int, ba
     encoded = PredictionEncoder(model).encode(prediction, batch=batch)
     assert encoded == reference(model, prediction, batch=batch)
     json.loads(encoded)  # valid JSON for the standard library too
+
+
+@pytest.mark.parametrize("n_rows", [1, 9])
+@pytest.mark.parametrize("batch", [False, True])
+def test_the_encoder_matches_plain_orjson_with_novelty_and_extra_outputs(
+    manifest: Manifest, n_rows: int, batch: bool
+) -> None:
+    generator = np.random.default_rng(1)
+    probabilities = generator.dirichlet(np.ones(2), size=n_rows)
+    labels = generator.integers(0, 2, size=n_rows).astype(np.intp)
+    score = generator.uniform(0, 3, size=n_rows)
+    novelty = NoveltyScores(
+        score=score,
+        distance=score,
+        residual=score,
+        feature_index=generator.integers(0, len(manifest.features), size=n_rows).astype(np.intp),
+    )
+    extras = {"in_range": generator.integers(0, 2, size=n_rows).astype(bool), "rank": np.arange(n_rows)}
+    prediction = Inference(
+        "wdbc", manifest.model_version, manifest.classes, probabilities, labels, novelty=novelty, extras=extras
+    )
+    encoded = PredictionEncoder(manifest).encode(prediction, batch=batch)
+    assert encoded == reference(manifest, prediction, batch=batch)
