@@ -68,19 +68,28 @@ class NoveltyDetector:
 
     def standardise(self, X: Array) -> Array:
         """Rows of ``X`` (non-negative raw features) in the detector's standardised log space."""
-        return (np.log(X + self.offset) - self.log_mean) / self.log_scale
+        Z = X + self.offset
+        np.log(Z, out=Z)  # in place, here and below: the same arithmetic without a fresh array for every step
+        Z -= self.log_mean
+        Z /= self.log_scale
+        return Z
 
     def score(self, X: Array) -> NoveltyScores:
         """Scores of the rows of ``X``: a float64 ``(n_rows, n_features)`` array of non-negative raw features."""
         if X.shape[0] == 1:
             return self._score_row(X[0])
-        d = self.standardise(X) - self.location
+        d = self.standardise(X)
+        d -= self.location
         Pd = d @ self.precision
-        distance = np.sqrt(np.maximum(np.einsum("ij,ij->i", Pd, d), 0.0))
-        residuals = np.abs(Pd) / self._residual_scale
+        distance = np.einsum("ij,ij->i", Pd, d)
+        np.maximum(distance, 0.0, out=distance)
+        np.sqrt(distance, out=distance)
+        residuals = np.abs(Pd, out=Pd)
+        residuals /= self._residual_scale
         feature_index = residuals.argmax(axis=1)
         residual = residuals[np.arange(len(X)), feature_index]
-        score = np.maximum(distance / self.thresholds[0], residual / self.thresholds[1])
+        score = distance / self.thresholds[0]
+        np.maximum(score, residual / self.thresholds[1], out=score)
         return NoveltyScores(score=score, distance=distance, residual=residual, feature_index=feature_index)
 
     def _score_row(self, x: Array) -> NoveltyScores:

@@ -36,6 +36,25 @@ def test_the_score_is_the_larger_of_the_two_statistics_over_its_threshold() -> N
     np.testing.assert_array_equal(scores.flagged, scores.score > 1)
 
 
+def test_the_scores_are_exactly_those_of_the_formula_written_out_and_leave_the_rows_alone() -> None:
+    """The in-place arithmetic gives the same bits as one expression per statistic (what the service answered
+    before, and what training computed the thresholds with)."""
+    detector = _detector(30)
+    X = np.random.default_rng(2).uniform(0, 5, size=(1000, 30))
+    before = X.copy()
+    scores = detector.score(X)
+    np.testing.assert_array_equal(X, before)
+    d = (np.log(X + detector.offset) - detector.log_mean) / detector.log_scale - detector.location
+    Pd = d @ detector.precision
+    distance = np.sqrt(np.maximum(np.einsum("ij,ij->i", Pd, d), 0.0))
+    residuals = np.abs(Pd) / np.sqrt(np.diag(detector.precision))
+    residual = residuals.max(axis=1)
+    assert scores.distance.tobytes() == distance.tobytes()
+    assert scores.residual.tobytes() == residual.tobytes()
+    assert scores.feature_index.tolist() == residuals.argmax(axis=1).tolist()
+    assert scores.score.tobytes() == np.maximum(distance / 4.0, residual / 3.0).tobytes()
+
+
 def test_the_archive_round_trips_exactly() -> None:
     detector = _detector()
     again = NoveltyDetector.from_npz(detector.to_npz())
