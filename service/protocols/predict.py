@@ -102,8 +102,8 @@ class _RowLayout:
     """One row's JSON as pieces: fixed texts, and columns that give each row its own text.
 
     The answer is then one list of pieces for all the rows, built by repeating the row's pieces and assigning
-    each column to its slice (C loops, where a per-row concatenation in Python cost more than the model itself
-    on 10,000 rows), and joined once.
+    each column to its slice (loops in C, where concatenating each row's pieces in Python costs more than the
+    model itself on big batches), and joined once.
     """
 
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ Accepted bodies (feature names, order and ranges come from the manifest):
 Valid bodies take a fast path: orjson parses, and a few C-speed checks on the raw bytes prove that what it
 parsed is exactly what strict validation would accept (numbers only, no duplicate keys), then NumPy checks the
 shape and the valid ranges. A batch of arrays is not even parsed into rows: its structure is proved on the raw
-bytes (:class:`ArrayBatch`) and its numbers parsed as one flat array, which halves the cost of big batches.
+bytes (:class:`ArrayBatch`) and its numbers parsed as one flat array.
 Anything the fast path does not prove valid goes through the pydantic validators built from the manifest,
 which either accept it or name every offending field (``service.problems``).
 """
@@ -81,8 +81,8 @@ class DecodedRequest:
 class ArrayBatch:
     """The values of ``{"instances": [[number, ...], ...]}`` in row-major order, parsed without building the rows.
 
-    Parsing 10,000 rows into 10,000 lists and converting those costs about twice the parsing of the same numbers
-    as one flat array. So the structure is proved on the raw bytes at C speed, and orjson parses the numbers with
+    Parsing a big batch into one list per row and converting those costs more than parsing the same numbers as
+    one flat array. So the structure is proved on the raw bytes at C speed, and orjson parses the numbers with
     the rows' brackets taken out; every number keeps its text, so the values are exactly those of the nested
     parse. The body is proved to be ``{"instances": [ROW,ROW,...]}``, each ROW ``[number,...,number]``, by:
 
