@@ -14,6 +14,7 @@ from service.lifecycle import Lifecycle
 from service.logging_config import configure_logging
 from service.metrics import MULTIPROC_ENV
 from service.rest.app import create_app
+from service.server.allocator import keep_freed_memory
 from service.server.graceful import GracefulServer, ServerConfig
 from service.server.limits import ConnectionLimits
 from service.server.workers import WorkerPool
@@ -29,6 +30,7 @@ class ServiceFactory:
 
     def __call__(self) -> FastAPI:
         configure_logging(self.settings.log_level)
+        keep_freed_memory()
         return create_app(self.settings, lifecycle=self.lifecycle)
 
 
