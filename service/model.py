@@ -36,8 +36,10 @@ def _unusable() -> PredictionFailedError:
     return PredictionFailedError("the model returned probabilities of the wrong shape or non-finite values")
 
 
-class ProbabilityModel(Protocol):
-    """Anything that maps a float64 ``(n, n_features)`` matrix to ``(n, n_classes)`` probabilities."""
+class Predictor(Protocol):
+    """What the runtime needs of a model: ``(n, n_classes)`` probabilities for a float64 ``(n, n_features)``
+    matrix, and the attributions of one class's probability to the features (``neuralnet.inference``'s
+    ``ProbabilityModel``, which the artifact contract loads, is one)."""
 
     def predict_proba(self, X: NDArray[np.float64], /) -> NDArray[np.float64]: ...
 
@@ -60,7 +62,7 @@ class ModelRuntime:
 
     directory: Path
     manifest: Manifest
-    model: ProbabilityModel
+    model: Predictor
     signature: SignatureStatus = "unsigned"
     novelty: NoveltyDetector | None = None
     model_card: Mapping[str, bytes] = field(default_factory=dict)
