@@ -10,8 +10,9 @@ Accepted bodies (feature names, order and ranges come from the manifest):
 
 Valid bodies take a fast path: orjson parses, and a few C-speed checks on the raw bytes prove that what it
 parsed is exactly what strict validation would accept (numbers only, no duplicate keys), then NumPy checks the
-shape and the valid ranges. A batch of arrays is not even parsed into rows: its structure is proved on the raw
-bytes (:class:`ArrayBatch`) and its numbers parsed as one flat array.
+shape and the valid ranges. Big batches of arrays, and of records that all name the features in one order, are not
+even parsed into rows: their structure is proved on the raw bytes and their numbers parsed straight into float64
+(``service.protocols.batches``).
 Anything the fast path does not prove valid goes through the pydantic validators built from the manifest,
 which either accept it or name every offending field (``service.problems``).
 """
@@ -33,8 +34,11 @@ from pydantic import ValidationError
 
 from neuralnet.artifacts import Manifest
 from service.errors import ErrorDetail, InvalidEncodingError, InvalidInputError, MalformedBodyError, TooManyRowsError
+from service.protocols.batches import ArrayBatch, NamedBatch
 from service.protocols.problems import FORMS, ProblemReporter, duplicate_key_details, kind_of, summarise
 from service.protocols.schemas import BATCH_KEY, RequestSchemas
+
+__all__ = ["ArrayBatch", "DecodedRequest", "RequestDecoder"]  # ArrayBatch: one of the decoder's fast paths
 
 _BOM: Final = b"\xef\xbb\xbf"
 _NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"
@@ -42,13 +46,8 @@ _NUMERIC: Final = b"0123456789+-.eE,[] \t\r\n"
 _NUMBER_TYPES: Final = frozenset({int, float})
 _SMALL_BATCH: Final = 8
 """Up to this many rows, values are checked in Python; above it, on the raw bytes and with NumPy."""
-_NUMBER: Final = b"0123456789+-.eE"
-"""The bytes of JSON numbers: deleting them from an array of arrays of numbers leaves its brackets and commas."""
-_BRACKETS_TO_SPACES: Final = bytes.maketrans(b"[]", b"  ")
-_FLAT_MIN_BYTES: Final = 2048
-"""Smaller bodies skip the structure proof of :class:`ArrayBatch`: the general fast path is as quick for them."""
-_ARRAY_BATCH_HEAD: Final = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"%s"[ \t\r\n]*:[ \t\r\n]*\[' % BATCH_KEY.encode())
-_OBJECT_END: Final = re.compile(rb"[ \t\r\n]*\}[ \t\r\n]*")
+_BATCH_MIN_BYTES: Final = 2048
+"""Smaller bodies skip the raw-byte proofs of ``service.protocols.batches``: the general fast path is as quick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,64 +77,6 @@ class DecodedRequest:
     batch: bool
 
 
-class ArrayBatch:
-    """The values of ``{"instances": [[number, ...], ...]}`` in row-major order, parsed without building the rows.
-
-    Parsing a big batch into one list per row and converting those costs more than parsing the same numbers as
-    one flat array. So the structure is proved on the raw bytes at C speed, and orjson parses the numbers with
-    the rows' brackets taken out; every number keeps its text, so the values are exactly those of the nested
-    parse. The body is proved to be ``{"instances": [ROW,ROW,...]}``, each ROW ``[number,...,number]``, by:
-
-    * its head and tail being the wrapper (whitespace allowed there);
-    * no whitespace between the rows' brackets once ``", "`` is written ``","`` (which cannot join two numbers);
-      other layouts (indented JSON) are left to the general decoding;
-    * deleting the number bytes leaving exactly ``[,,...,],[,,...,]...``: ``n_rows`` brackets of
-      ``n_features - 1`` commas (no strings, literals, objects or deeper arrays, and every row its count of values);
-    * ``],[`` occurring ``n_rows - 1`` times: every row boundary is exactly that, no number byte is outside a row;
-    * orjson parsing the whole as one flat array once the rows' brackets are written as spaces: each value between
-      two commas is one number (an empty one, ``1 2``, ``01``, ``1e``, ``-`` or one beyond float64's range is
-      refused).
-
-    Anything else, a proof that fails or a body of another form, is left to the general decoding (None).
-    """
-
-    def __init__(self, n_features: int, max_rows: int) -> None:
-        self._n = n_features
-        self._max_rows = max_rows
-        self._row = b"[" + b"," * (n_features - 1) + b"]"
-
-    def values(self, body: bytes) -> tuple[int, list[Any]] | None:
-        """The number of rows and the values in row-major order (ints and floats, as orjson parses them)."""
-        head = _ARRAY_BATCH_HEAD.match(body)
-        if head is None:
-            return None
-        end = body.rfind(b"]")
-        if end < head.end() or _OBJECT_END.fullmatch(body, end + 1) is None:
-            return None
-        content = body[head.end() : end]
-        if _has_space(content):
-            content = content.replace(b", ", b",")  # json.dumps's default separator
-            if _has_space(content):
-                return None
-        skeleton = content.translate(None, _NUMBER)
-        n_rows, leftover = divmod(len(skeleton) + 1, self._n + 2)
-        if leftover or not 0 < n_rows <= self._max_rows or skeleton != ((self._row + b",") * n_rows)[:-1]:
-            return None
-        if content.count(b"],[") != n_rows - 1:
-            return None
-        try:
-            values = orjson.loads(b"[" + content.translate(_BRACKETS_TO_SPACES) + b"]")
-        except orjson.JSONDecodeError:
-            return None
-        if type(values) is not list or len(values) != n_rows * self._n:
-            return None
-        return n_rows, values
-
-
-def _has_space(text: bytes) -> bool:
-    return b" " in text or b"\n" in text or b"\r" in text or b"\t" in text
-
-
 class RequestDecoder:
     """Built once per model; ``decode`` is safe to call from many threads at once."""
 
@@ -153,6 +94,7 @@ class RequestDecoder:
         self._batch_leftover = self._batch_leftover.translate(None, _NUMERIC)
         self._problems = ProblemReporter(manifest, max_batch_rows)
         self._array_batch = ArrayBatch(self._n, max_batch_rows)
+        self._named_batch = NamedBatch((self._snake_case.names, self._dataset.names), max_batch_rows)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -169,11 +111,16 @@ class RequestDecoder:
 
     def decode_fast(self, body: bytes) -> DecodedRequest | None:
         """The fast path of :meth:`decode`: the rows when it can prove ``body`` valid, else None."""
-        if len(body) >= _FLAT_MIN_BYTES:
-            flat = self._array_batch.values(body)
-            if flat is not None:
-                n_rows, values = flat
+        if len(body) >= _BATCH_MIN_BYTES:
+            arrays = self._array_batch.values(body)
+            if arrays is not None:
+                n_rows, values = arrays
                 return self._checked(values, n_rows, batch=True)
+            named = self._named_batch.values(body)
+            if named is not None:
+                n_rows, order, values = named
+                naming = self._snake_case if frozenset(order) == self._snake_case.names else self._dataset
+                return self._checked(values, n_rows, batch=True, columns=naming.columns(order))
         try:
             document = orjson.loads(body)  # rejects NaN, Infinity, 1e309, invalid UTF-8
         except orjson.JSONDecodeError:
@@ -236,7 +183,10 @@ class RequestDecoder:
     ) -> DecodedRequest | None:
         """The rows of ``n_rows * n_features`` numbers in row-major order (features in ``columns`` order, if
         given), if all are within the valid ranges."""
-        matrix = np.fromiter(values, dtype=np.float64, count=n_rows * self._n).reshape(n_rows, self._n)
+        if isinstance(values, np.ndarray):
+            matrix = values.reshape(n_rows, self._n)
+        else:
+            matrix = np.fromiter(values, dtype=np.float64, count=n_rows * self._n).reshape(n_rows, self._n)
         if columns is not None:
             matrix = matrix.take(columns, axis=1)
         if not ((matrix >= self._low) & (matrix <= self._high)).all():
