@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import struct
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
 from neuralnet.artifacts import Manifest
+from neuralnet.inference import ProbabilityModel
 
 Offline = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 INFER = "/v2/models/wdbc/infer"
@@ -407,3 +410,33 @@ def test_every_row_gets_its_out_of_distribution_score_and_flag(
     assert flags.tolist() == flagged["data"]
     only = client.post(INFER, json=request(tensor(rows), outputs=[{"name": "out_of_distribution_flagged"}])).json()
     assert [output["name"] for output in only["outputs"]] == ["out_of_distribution_flagged"]
+
+
+def test_the_server_answers_health_checks_while_a_large_batch_is_computed(
+    make_client: Callable[..., TestClient], data_rows: NDArray[np.float64], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large body is worked on outside the event loop: the model here holds a 10,000-row batch until the
+    health check has been answered, which could not happen if the batch held the loop."""
+    computing, answered = threading.Event(), threading.Event()
+    predict_proba = ProbabilityModel.predict_proba
+
+    def held(model: ProbabilityModel, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        if len(X) > 1:
+            computing.set()
+            answered.wait(timeout=10)
+        return predict_proba(model, X)
+
+    monkeypatch.setattr(ProbabilityModel, "predict_proba", held)
+    client = make_client()
+    body, headers = binary_body(data_rows[np.arange(10_000) % len(data_rows)])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batch = pool.submit(client.post, INFER, content=body, headers=headers)
+        assert computing.wait(timeout=30)
+        health = client.get("/v2/health/live")
+        held_meanwhile = not answered.is_set() and not batch.done()
+        answered.set()
+        assert health.status_code == 200
+        assert held_meanwhile
+        response = batch.result(timeout=30)
+    assert response.status_code == 200
+    assert json.loads(response.content)["outputs"][0]["shape"] == [10_000, 2]
