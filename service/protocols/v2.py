@@ -127,7 +127,10 @@ class V2Codec:
         self._high = np.array([feature.valid_max for feature in manifest.features], dtype=np.float64)
         self._names = tuple(feature.api_name for feature in manifest.features)
         self._classes = manifest.classes
-        self._label_bytes = [struct.pack("<I", len(name.encode())) + name.encode() for name in self._classes]
+        self._label_bytes = np.array(
+            [struct.pack("<I", len(name.encode())) + name.encode() for name in self._classes], dtype=object
+        )
+        """Each class name as a BYTES element (length-prefixed), in an object array: ``take`` picks every row's in C."""
         novelty = ((OOD_SCORE, "FP64"), (OOD_FLAGGED, "BOOL")) if served.runtime.novelty is not None else ()
         self.outputs: tuple[str, ...] = (PROBABILITIES, LABEL, *(name for name, _ in novelty))
         """The outputs a request may name, and those an answer holds when the request names none."""
@@ -372,11 +375,11 @@ class V2Codec:
         header = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
         if not chunks:
             return Encoded(header)
-        return Encoded(header + b"".join(chunks), len(header))
+        return Encoded(b"".join((header, *chunks)), len(header))
 
     def _raw(self, name: str, values: NDArray[Any]) -> bytes:
         if name == LABEL:
-            return b"".join(map(self._label_bytes.__getitem__, values.tolist()))
+            return b"".join(self._label_bytes.take(values).tolist())
         kind = values.dtype.kind
         layout = "<f8" if kind == "f" else "?" if kind == "b" else "<i8" if kind == "i" else "<u8"
         return np.ascontiguousarray(values, dtype=layout).tobytes()
