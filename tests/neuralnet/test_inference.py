@@ -1,9 +1,11 @@
 """ProbabilityModel: the serving path gives the pipeline's probabilities, bit for bit, without sklearn."""
 
+import copy
 import io
 import subprocess
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from neuralnet import NetworkEnsembleClassifier, NeuralNetClassifier, ProbabilityModel, make_preset
 from neuralnet.aliases import Array
+from neuralnet.inference import PAIRWISE_BLOCK, pairwise_sum
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -130,6 +133,39 @@ def test_arrays_round_trip_gives_the_pipeline_bit_for_bit(
         assert_array_equal(model.predict_proba(row[None, :]), pipeline.predict_proba(row[None, :]))
     assert_array_equal(model.classes, pipeline.classes_)
     assert model.n_features == 30
+
+
+@pytest.mark.parametrize("name", ["single", "seed", "default"])
+def test_one_row_equals_the_pipeline_bit_for_bit_on_every_row_and_when_saturated(
+    name: str, fitted: dict[str, Pipeline], cancer: tuple[Array, Array]
+) -> None:
+    """One row takes its own path (Python floats after the last layer): the pipeline's bits for one row, on all
+    569 rows and rows far outside them, also with output weights so large that the sigmoid saturates (the
+    clip) and its exp overflows (silently, as in the batch path)."""
+    X, _ = cancer
+    rng = np.random.default_rng(0)
+    far = X[rng.integers(len(X), size=100)] * rng.uniform(0.0, 50.0, size=(100, 30))
+    rows = np.vstack((X, far))
+    saturated = copy.deepcopy(fitted[name])
+    estimator = saturated[-1]
+    for network in estimator.estimators_ if isinstance(estimator, NetworkEnsembleClassifier) else [estimator]:
+        network.coefs_[-1] *= 1000.0
+    for pipeline in (fitted[name], saturated):
+        model = ProbabilityModel.from_fitted(pipeline[0], pipeline[-1])
+        expected = np.vstack([pipeline.predict_proba(row[None, :]) for row in rows])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            served = np.vstack([model.predict_proba(row[None, :]) for row in rows])
+        assert_array_equal(served, expected)
+    assert expected.min() == np.finfo(np.float64).eps  # the saturated model clips
+
+
+def test_the_members_mean_adds_in_numpys_order() -> None:
+    rng = np.random.default_rng(0)
+    for n in range(1, PAIRWISE_BLOCK + 1):
+        for _ in range(20):
+            values = rng.uniform(0.0, 1.0, size=(1, n, 1))
+            assert pairwise_sum(values.ravel().tolist()) == np.add.reduce(values, axis=1)[0, 0]
 
 
 def test_arrays_round_trip_keeps_labels_and_scaler_options(cancer: tuple[Array, Array]) -> None:
