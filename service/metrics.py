@@ -1,13 +1,21 @@
 """Prometheus metrics, in a registry per app (tests build many apps in one process).
 
+What every request updates (requests, latency, predictions, batch sizes, bytes in flight) is counted in plain
+numbers and handed to prometheus-client when /metrics is scraped (a custom collector): a prometheus-client
+update takes a lock and several calls, and a one-record request made seven of them.
+
 With several uvicorn workers each process counts on its own; set ``PROMETHEUS_MULTIPROC_DIR`` (``python -m
 service --workers N`` does it for you) and /metrics aggregates all workers through prometheus-client's
-multiprocess mode.
+multiprocess mode, which reads the values each process writes to its files: then every update goes to
+prometheus-client's metrics at once, as their files need.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from bisect import bisect_left
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +28,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -32,6 +43,75 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created seri
 """Route label of requests no route matched, so that random paths cannot blow up the label set."""
 
 
+REQUEST_LABELS = ("method", "route", "status")
+_REQUESTS = ("http_requests_total", "HTTP requests answered.")
+_LATENCY = ("http_request_duration_seconds", "Time from request start to the end of the response, in seconds.")
+_PREDICTIONS = ("predictions_total", "Rows predicted, by predicted label.")
+_OUT_OF_DISTRIBUTION = (
+    "predictions_out_of_distribution_total",
+    "Rows predicted whose out-of-distribution score flagged them (against predictions_total: drift).",
+)
+_BATCH_ROWS = ("prediction_batch_rows", "Rows per /predict request.")
+_IN_FLIGHT = ("inflight_request_bytes", "Bytes of request bodies being worked on.")
+
+
+class _Observations:
+    """A histogram's numbers: count, sum, and the count of each bucket (not cumulative; the last is +Inf)."""
+
+    __slots__ = ("bounds", "buckets", "count", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.buckets[bisect_left(self.bounds, value)] += 1  # the first bound >= value: Prometheus' "le"
+
+    def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
+        cumulative, running = [], 0
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.buckets, strict=True):
+            running += count
+            cumulative.append((bound, float(running)))
+        family.add_metric(labels, cumulative, self.total)
+
+
+class _Tallies(Collector):
+    """The per-request metrics as plain numbers, exposed as Prometheus metrics when collected.
+
+    A lock guards them: requests are counted on the event loop, but predictions also in the thread pool.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], _Observations] = {}
+        self.predictions: dict[str, int] = {}
+        self.out_of_distribution = 0
+        self.batch_rows = _Observations(ROWS_BUCKETS)
+        self.in_flight_bytes = 0
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(*_REQUESTS, labels=REQUEST_LABELS)
+        latency = HistogramMetricFamily(*_LATENCY, labels=REQUEST_LABELS)
+        predictions = CounterMetricFamily(*_PREDICTIONS, labels=("label",))
+        out_of_distribution = CounterMetricFamily(*_OUT_OF_DISTRIBUTION)
+        batch_rows = HistogramMetricFamily(*_BATCH_ROWS)
+        with self.lock:
+            for (method, route, status), observations in self.requests.items():
+                labels = [method, route, str(status)]
+                requests.add_metric(labels, float(observations.count))
+                observations.add_to(latency, labels)
+            for label, rows in self.predictions.items():
+                predictions.add_metric([label], float(rows))
+            out_of_distribution.add_metric([], float(self.out_of_distribution))
+            self.batch_rows.add_to(batch_rows, [])
+            in_flight = GaugeMetricFamily(*_IN_FLIGHT, value=float(self.in_flight_bytes))
+        yield from (requests, latency, predictions, out_of_distribution, batch_rows, in_flight)
+
+
 class Metrics:
     """The service's metrics. Label values are bounded: route templates, status codes, class names."""
 
@@ -39,27 +119,6 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests answered.", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "Time from request start to the end of the response, in seconds.",
-            ["method", "route", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.predictions = Counter(
-            "predictions_total", "Rows predicted, by predicted label.", ["label"], registry=self.registry
-        )
-        self.out_of_distribution = Counter(
-            "predictions_out_of_distribution_total",
-            "Rows predicted whose out-of-distribution score flagged them (against predictions_total: drift).",
-            registry=self.registry,
-        )
-        self.batch_rows = Histogram(
-            "prediction_batch_rows", "Rows per /predict request.", buckets=ROWS_BUCKETS, registry=self.registry
-        )
         self.model_load_failures = Counter(
             "model_load_failures_total",
             "Attempts to load a model directory that failed, by reason.",
@@ -84,42 +143,67 @@ class Metrics:
             "Requests answered 503 because the request bodies in flight were at the budget (INFLIGHT_BUDGET_BYTES).",
             registry=self.registry,
         )
-        self.in_flight_bytes = Gauge(
-            "inflight_request_bytes",
-            "Bytes of request bodies being worked on.",
-            registry=self.registry,
-            multiprocess_mode="livesum",
-        )
         self._version: str | None = None
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._prediction_children: dict[tuple[str, ...], list[Counter]] = {}
+        self._tallies: _Tallies | None = None
+        self._shared: _SharedMetrics | None = None
+        if os.environ.get(MULTIPROC_ENV):
+            self._shared = _SharedMetrics(self.registry)
+        else:
+            self._tallies = _Tallies()
+            self.registry.register(self._tallies)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        tallies = self._tallies
+        if tallies is None:
+            assert self._shared is not None
+            self._shared.observe_request(method, route, status, seconds)
+            return
         key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:  # label lookups cost more than the updates; do them once per label set
-            labels = (method, route, str(status))
-            children = self._request_children[key] = (self.requests.labels(*labels), self.latency.labels(*labels))
-        children[0].inc()
-        children[1].observe(seconds)
+        with tallies.lock:
+            observations = tallies.requests.get(key)
+            if observations is None:
+                observations = tallies.requests[key] = _Observations(LATENCY_BUCKETS)
+            observations.observe(seconds)
 
     def count_predictions(self, classes: tuple[str, ...], label_indices: NDArray[np.intp]) -> None:
         """Count a request's rows by predicted label (indices into ``classes``)."""
-        children = self._prediction_children.get(classes)
-        if children is None:
-            children = self._prediction_children[classes] = [self.predictions.labels(label) for label in classes]
         rows = len(label_indices)
-        if rows == 1:
-            children[int(label_indices[0])].inc()
-        else:
-            for child, count in zip(children, np.bincount(label_indices, minlength=len(classes)).tolist(), strict=True):
-                if count:
-                    child.inc(count)
-        self.batch_rows.observe(rows)
+        counts = (
+            {classes[int(label_indices[0])]: 1}
+            if rows == 1
+            else dict(zip(classes, np.bincount(label_indices, minlength=len(classes)).tolist(), strict=True))
+        )
+        tallies = self._tallies
+        if tallies is None:
+            assert self._shared is not None
+            self._shared.count_predictions(counts, rows)
+            return
+        with tallies.lock:
+            predictions = tallies.predictions
+            for label, count in counts.items():
+                predictions[label] = predictions.get(label, 0) + count
+            tallies.batch_rows.observe(rows)
 
     def count_out_of_distribution(self, flagged: int) -> None:
-        if flagged:
-            self.out_of_distribution.inc(flagged)
+        if not flagged:
+            return
+        tallies = self._tallies
+        if tallies is None:
+            assert self._shared is not None
+            self._shared.out_of_distribution.inc(flagged)
+            return
+        with tallies.lock:
+            tallies.out_of_distribution += flagged
+
+    def add_in_flight_bytes(self, change: int) -> None:
+        """The request bodies being worked on grew (or, negative, shrank) by ``change`` bytes."""
+        tallies = self._tallies
+        if tallies is None:
+            assert self._shared is not None
+            self._shared.in_flight_bytes.inc(change)
+            return
+        with tallies.lock:
+            tallies.in_flight_bytes += change
 
     def model_loaded(self, version: str | None) -> None:
         if self._version is not None and self._version != version:
@@ -142,3 +226,26 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class _SharedMetrics:
+    """The per-request metrics as prometheus-client metrics, whose values multiprocess mode shares in files."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(*_REQUESTS, REQUEST_LABELS, registry=registry)
+        self.latency = Histogram(*_LATENCY, REQUEST_LABELS, buckets=LATENCY_BUCKETS, registry=registry)
+        self.predictions = Counter(*_PREDICTIONS, ["label"], registry=registry)
+        self.out_of_distribution = Counter(*_OUT_OF_DISTRIBUTION, registry=registry)
+        self.batch_rows = Histogram(*_BATCH_ROWS, buckets=ROWS_BUCKETS, registry=registry)
+        self.in_flight_bytes = Gauge(*_IN_FLIGHT, registry=registry, multiprocess_mode="livesum")
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def count_predictions(self, counts: dict[str, int], rows: int) -> None:
+        for label, count in counts.items():
+            if count:
+                self.predictions.labels(label).inc(count)
+        self.batch_rows.observe(rows)

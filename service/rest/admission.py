@@ -52,12 +52,12 @@ class InflightBudget:
             self.metrics.admission_rejected.inc()
             return False
         self.in_flight += cost
-        self.metrics.in_flight_bytes.inc(cost)
+        self.metrics.add_in_flight_bytes(cost)
         return True
 
     def release(self, cost: int) -> None:
         self.in_flight -= cost
-        self.metrics.in_flight_bytes.dec(cost)
+        self.metrics.add_in_flight_bytes(-cost)
 
 
 def content_length(scope: Scope) -> bytes | None:

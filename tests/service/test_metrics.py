@@ -86,3 +86,57 @@ def test_the_docs_static_files_have_their_own_route_label(client: TestClient) ->
     assert counted("/docs/assets/{path}", "404") == 1
     assert counted("<unmatched>", "404") == 1
     assert "swagger-ui-bundle.js" not in after
+
+
+def test_the_tallies_expose_what_prometheus_clients_own_metrics_would() -> None:
+    """Requests and batch sizes are counted in plain numbers: the exposition is prometheus-client's, value for value,
+    bounds included (a value equal to a bucket's bound counts in it)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    from service.metrics import LATENCY_BUCKETS, ROWS_BUCKETS, Metrics
+
+    metrics, registry = Metrics(), CollectorRegistry()
+    requests = Counter(
+        "http_requests_total", "HTTP requests answered.", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Time from request start to the end of the response, in seconds.",
+        ["method", "route", "status"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    rows = Histogram("prediction_batch_rows", "Rows per /predict request.", buckets=ROWS_BUCKETS, registry=registry)
+    in_flight = Gauge("inflight_request_bytes", "Bytes of request bodies being worked on.", registry=registry)
+    seconds = [*LATENCY_BUCKETS, 0.0, 0.0004, 0.3, 7.5, 1e-9]
+    for i, value in enumerate(seconds):
+        status = 200 if i % 3 else 422
+        metrics.observe_request("POST", "/predict", status, value)
+        requests.labels("POST", "/predict", str(status)).inc()
+        latency.labels("POST", "/predict", str(status)).observe(value)
+    for n in (1, 2, 3, 10, 11, 10000, 20000):
+        metrics.count_predictions(("malignant", "benign"), np.zeros(n, dtype=np.intp))
+        rows.observe(n)
+    metrics.add_in_flight_bytes(700)
+    metrics.add_in_flight_bytes(-200)
+    in_flight.inc(500)
+
+    def families(text: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            name = re.split(r"[ {]", line.removeprefix("# HELP ").removeprefix("# TYPE "))[0]
+            found.setdefault(name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum"), []).append(line)
+        return found
+
+    ours, theirs = families(generate_latest(metrics.registry).decode()), families(generate_latest(registry).decode())
+    for name in (
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "prediction_batch_rows",
+        "inflight_request_bytes",
+    ):
+        assert ours[name] == theirs[name]
+    assert (
+        sample(generate_latest(metrics.registry).decode(), "predictions_total", label="malignant")
+        == 1 + 2 + 3 + 10 + 11 + 10000 + 20000
+    )
