@@ -17,3 +17,5 @@ class ConnectionLimits:
     """Seconds an idle keep-alive connection is kept open."""
     max_connections: int
     """Open connections per process; one more is answered 503 and closed at once."""
+    max_body_bytes: int
+    """A body declared (``Content-Length``) up to this size is read whole before the app is woken to take it."""

@@ -8,6 +8,10 @@ trickling one byte a second held a connection, and a shutdown, forever). Here, p
 * the headers must arrive within ``header_timeout`` of the request's first byte (or of the connection's
   opening), the body within ``body_timeout`` of the headers: otherwise 408 and close;
 * past ``max_connections`` open connections, a new one is answered 503 with ``Retry-After`` and closed;
+* a body declared over 64 KiB and within ``max_body_bytes`` is read whole before the app is woken to take it:
+  uvicorn wakes the app for every piece that arrives and stops reading past 64 KiB until the app has taken
+  them, a turn of the event loop per 64 KiB and a join of the pieces (a body of unknown length still comes in
+  pieces, so that the app can count it against its limit as it streams in);
 * while the server drains (after SIGTERM) every response says ``Connection: close``, so that clients stop
   reusing their connections before they are closed; when it stops, a request whose body is still arriving
   is answered 503 rather than waited for.
@@ -24,7 +28,8 @@ from typing import Any
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from service.rest.errors import error_body
@@ -73,6 +78,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._due = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._whole_body: tuple[RequestResponseCycle, bool] | None = None
+        """Whether the request of that cycle has a body to read whole (see :meth:`on_body`)."""
 
     # Connection events -------------------------------------------------------------------------------
 
@@ -172,6 +179,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
         self._arm(self.limits.body_timeout, "body")
 
+    def on_body(self, body: bytes) -> None:
+        """uvicorn's, but a body declared over 64 KiB and within ``max_body_bytes`` is gathered without waking the
+        app or pausing the reading (``on_message_complete`` wakes the app)."""
+        cycle = self.cycle
+        whole = self._whole_body
+        if whole is None or whole[0] is not cycle:  # the first piece of this request's body
+            whole = self._whole_body = (cycle, self._read_whole(cycle))
+        if not whole[1] or (self.parser.should_upgrade() and self._should_upgrade()):
+            super().on_body(body)
+        elif not cycle.response_complete:  # once answered (413, 503), the rest of the body is dropped, as uvicorn does
+            cycle.body += body
+
     def on_message_complete(self) -> None:
         self._disarm()
         self._reading_headers = True
@@ -192,6 +211,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self.limits.keep_alive_timeout, "idle")
 
     # Limits ------------------------------------------------------------------------------------------
+
+    def _read_whole(self, cycle: RequestResponseCycle) -> bool:
+        for name, value in cycle.scope["headers"]:
+            if name == b"content-length":
+                return value.isdigit() and HIGH_WATER_LIMIT < int(value) <= self.limits.max_body_bytes
+        return False
 
     def _count_header_bytes(self, size: int) -> None:
         self._parsed_header_bytes += size

@@ -44,6 +44,7 @@ def server_config(settings: Settings, *, host: str, port: int, workers: int = 1)
             body_timeout=settings.body_timeout,
             keep_alive_timeout=settings.keep_alive_timeout,
             max_connections=settings.max_connections,
+            max_body_bytes=settings.max_body_bytes,
         ),
         lifecycle=lifecycle,
         shutdown_grace=settings.shutdown_grace,
