@@ -25,9 +25,9 @@ _BRACKETS_TO_SPACES: Final = bytes.maketrans(b"[]", b"  ")
 _PLAIN_NUMBER_BYTES: Final = b"0123456789+-."
 """The bytes of JSON numbers written without an exponent, as JSON encoders write the values of this data set."""
 _NAME_BYTES_REFUSED: Final = frozenset(_PLAIN_NUMBER_BYTES + b'"\\:,{}[]')
-_VALUES_ONLY: Final = bytes(byte if byte in _PLAIN_NUMBER_BYTES + b",[]" else ord(" ") for byte in range(256))
-"""Translation table: every byte but those of plain numbers, commas and brackets becomes a space."""
-_PLAIN_NUMBER_BYTE: Final = np.frombuffer(bytes(byte in _PLAIN_NUMBER_BYTES for byte in range(256)), dtype=np.bool_)
+_NEGATED_VALUES: Final = bytes.maketrans(b':{}"', b"-   ")
+"""Named records to negated values: a colon becomes a minus sign, braces and quotes spaces (they separate)."""
+_NOT_IN_NEGATED_VALUES: Final = bytes(set(range(256)) - set(_PLAIN_NUMBER_BYTES + b',[]:{}"'))
 
 
 def _wrapped(body: bytes) -> tuple[int, int] | None:
@@ -114,20 +114,21 @@ class NamedBatch:
     order (a data frame's records), in that order, parsed without building the records.
 
     The body is proved to be the wrapper around records that each name exactly the features of one naming
-    convention, in the order of its first record, with plain numbers as values, by:
+    convention, in the order of its first record, with non-negative plain numbers as values, by:
 
     * its head and tail being the wrapper, and its first record (parsed alone) naming each feature once;
     * deleting the bytes of plain numbers (digits, ``.``, ``+``, ``-``) leaving exactly the wrapper around
       ``n_rows`` copies of that record with its values deleted, in the first record's layout (compact, or
       ``json.dumps``'s ``", "`` and ``": "``): no strings but these keys, no literals, objects, arrays or
-      exponents, and every key's letters in place, but a key could still hold number bytes;
-    * every colon being followed by a number byte (after the layout's space): no value is empty;
-    * the body with every byte but those of plain numbers, commas and brackets made a space parsing (simdjson)
-      as ``n_rows * n_features`` valid JSON numbers: each stretch between two commas, a key and its value, holds
-      exactly one number, so no key holds a number byte besides its non-empty value.
+      exponents, every key's letters in place; only plain-number bytes could still hide in a key or a value;
+    * the records written with nothing but those bytes, commas and brackets, each colon made a minus sign and
+      each brace or quote a space, parsing (simdjson) as ``n_rows * n_features`` valid JSON numbers: each
+      stretch between two commas, ``-value`` with whatever number bytes its key held before the minus, is one
+      number, which a JSON number allows only if the key held none and the value is a plain number (an empty
+      value leaves a lone ``-``). The values are those numbers negated back (exact).
 
-    Records with exponents (``1e-05``), other layouts, or records in different orders are left to the general
-    decoding (None).
+    Records with exponents (``1e-05``) or negative values, other layouts, or records in different orders are
+    left to the general decoding (None).
     """
 
     def __init__(self, conventions: Iterable[frozenset[str]], max_rows: int) -> None:
@@ -158,11 +159,8 @@ class NamedBatch:
         n_rows, leftover = divmod(len(skeleton) - len(head) - len(tail) + len(comma), len(record) + len(comma))
         if leftover or not 0 < n_rows <= self._max_rows or skeleton != _joined(record, comma, n_rows, head, tail):
             return None
-        octets = np.frombuffer(body, dtype=np.uint8)
-        colons = np.flatnonzero(octets[start:end] == ord(":")) + (start + len(colon))
-        if not _PLAIN_NUMBER_BYTE[octets[colons]].all():
-            return None
-        values = parse_numbers(body.translate(_VALUES_ONLY))
+        negated = body.translate(_NEGATED_VALUES, _NOT_IN_NEGATED_VALUES)
+        values = parse_numbers(negated[negated.find(b"[") :])  # after the wrapper's own colon
         if values is None or values.size != n_rows * len(keys):
             return None
-        return n_rows, keys, values
+        return n_rows, keys, np.subtract(0.0, values)  # 0.0 - -0.0 is 0.0, as orjson reads "0"
