@@ -16,8 +16,8 @@ _IDENTITY = frozenset({b"", b"identity"})
 
 INLINE_BODY_BYTES: Final = 64 * 1024
 """Bodies up to this size (about 80 named records) are handled on the event loop: the work takes well under a
-millisecond, less than a hop to the thread pool. Larger bodies go to the thread pool so that a big batch
-never stalls other requests (health checks included)."""
+millisecond, less than a hop to a worker thread and back. Larger bodies go to a worker thread so that a big
+batch never stalls other requests (health checks included)."""
 
 _BODY_WORKERS: Final = ThreadPoolExecutor(thread_name_prefix="body-work")
 """The threads that decode, predict and encode large bodies. The loop hands work over with ``run_in_executor``:
