@@ -18,6 +18,7 @@ from service.protocols.batches import ArrayBatch, NamedBatch
 from service.protocols.numbers import parse_numbers
 from service.protocols.records import RequestDecoder
 from service.protocols.schemas import build_request_schemas
+from tests.service.damage import damaged as random_damage
 
 # JSON numbers written every way the grammar allows, and the edges of float64
 SPELLINGS = [
@@ -314,7 +315,6 @@ def test_random_damage_to_batches_is_never_accepted_when_strict_validation_refus
 ) -> None:
     """Byte-level damage aimed at the proofs (digits, colons, commas, quotes, letters of keys): whatever the raw-byte
     readers accept is valid JSON of the form they read, with the same values."""
-    generator = random.Random(5)
     rows = data_rows[:12]
     bodies = [
         orjson.dumps({"instances": _records(rows, names)}),
@@ -322,18 +322,9 @@ def test_random_damage_to_batches_is_never_accepted_when_strict_validation_refus
         orjson.dumps({"instances": rows.tolist()}),
         json.dumps({"instances": rows.tolist()}).encode(),
     ]
-    tokens = [b"7", b"-", b".", b"e", b"E", b"+", b":", b",", b'"', b" ", b"0", b"}", b"{", b"[", b"]", b"a", b"\\"]
     accepted = 0
     arrays, named = ArrayBatch(30, 50), NamedBatch([frozenset(names)], 50)
-    for _ in range(3000):
-        body = bytearray(generator.choice(bodies))
-        for _ in range(generator.randint(1, 3)):
-            position = generator.randrange(len(body))
-            if generator.random() < 0.4:
-                del body[position : position + generator.randint(1, 2)]
-            else:
-                body[position:position] = generator.choice(tokens)
-        damaged = bytes(body)
+    for damaged in random_damage(bodies, 3000, seed=5):
         read_arrays, read_named = arrays.values(damaged), named.values(damaged)
         if read_arrays is not None:
             assert _bits(read_arrays[1]) == _bits(_reference_values(damaged, None)), damaged

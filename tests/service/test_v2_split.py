@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from service.dataplane import Limits, ServedModel
 from service.errors import ServiceError
 from service.model import ModelRuntime
 from service.protocols.v2 import V2Codec
+from tests.service.damage import TOKENS
+from tests.service.damage import damaged as random_damage
 
 N_FEATURES = 30
 
@@ -189,24 +190,14 @@ def test_valid_requests_the_split_cannot_prove_are_parsed_whole(
 def test_random_damage_is_never_accepted_by_the_split_when_the_whole_parse_refuses(
     codec: V2Codec, whole: V2Codec, data_rows: NDArray[np.float64]
 ) -> None:
-    generator = random.Random(7)
     rows = data_rows[:12]
     bodies = [
         orjson.dumps(_request(rows, id="x")),
         json.dumps(_request(rows, nested=True)).encode(),
         orjson.dumps(_request(rows, "FP32", nested=True, outputs=[{"name": "label"}])),
     ]
-    tokens = [b"7", b"-", b".", b"e", b"+", b":", b",", b'"', b" ", b"0", b"}", b"{", b"[", b"]", b'"data":', b"\\"]
     split = 0
-    for _ in range(3000):
-        body = bytearray(generator.choice(bodies))
-        for _ in range(generator.randint(1, 3)):
-            position = generator.randrange(len(body))
-            if generator.random() < 0.4:
-                del body[position : position + generator.randint(1, 2)]
-            else:
-                body[position:position] = generator.choice(tokens)
-        damaged = bytes(body)
+    for damaged in random_damage(bodies, 3000, seed=7, tokens=[*TOKENS, b'"data":']):
         if codec.split(damaged) is None:
             continue
         split += 1
