@@ -493,7 +493,8 @@ class NumbersProof:
     """Whether the tensor data holds nothing but numbers, proved on the raw bytes at C speed.
 
     Numbers, commas and brackets are all the data may consist of; deleting those bytes from the body must
-    leave exactly what deleting them from the JSON orjson writes for the document with empty data leaves.
+    leave exactly what deleting them from the JSON orjson writes for the document with empty data (or without
+    data, for a binary input) leaves.
     That also proves no key appears twice (parsers keep the last of duplicate keys, silently). Bodies with an
     escape are never proved, as a ``\\u`` escape may hide a quote (looking for a backslash is a ``memchr``;
     looking for ``\\u`` costs as much as the rest of the proof).
@@ -514,7 +515,9 @@ class NumbersProof:
         if b"\\" in self._json_part:
             return False
         document = dict(self._document)
-        document["inputs"] = [document["inputs"][0] | {"data": []}]
+        spec = document["inputs"][0]
+        if "data" in spec:  # a binary input has none: its document is proved as it is
+            document["inputs"] = [spec | {"data": []}]
         rest = orjson.dumps(document)
         return self._json_part.translate(None, _NUMERIC) == rest.translate(None, _NUMERIC)
 

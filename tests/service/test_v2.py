@@ -279,6 +279,22 @@ def test_duplicate_keys_are_refused(client: TestClient, rows: int) -> None:
     assert "duplicate key 'data'" in protocol_error(client.post(INFER, content=body), 400)
 
 
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b'{"inputs":[{"name":"features","shape":[1,30],"datatype":"FP64","datatype":"FP64",%s}]}', "'datatype'"),
+        (b'{"inputs":[{"name":"features","shape":[1,30],"datatype":"FP64",%s}],"id":"a","id":"b"}', "'id'"),
+        (b'{"inputs":[{"name":"features","shape":[1,30],"datatype":"FP64",%s}],"parameters":{},"parameters":{}}',
+         "'parameters'"),
+    ],
+)  # fmt: skip
+def test_duplicate_keys_in_a_binary_requests_json_are_refused(client: TestClient, header: bytes, message: str) -> None:
+    header %= b'"parameters":{"binary_data_size":240}'
+    body = header + np.full(N_FEATURES, 0.5).tobytes()
+    response = client.post(INFER, content=body, headers={"Inference-Header-Content-Length": str(len(header))})
+    assert f"duplicate key {message}" in protocol_error(response, 400)
+
+
 def test_an_escaped_quote_cannot_hide_a_string_in_the_data(client: TestClient) -> None:
     values = ["0.5"] * (400 * N_FEATURES)
     values[7] = '"0.5"'
