@@ -300,7 +300,8 @@ def batches(urls: Urls, model_dir: Path, rows: NDArray[np.float64], names: list[
                 started = time.perf_counter()
                 client.post(urls.naive + "/predict", content=naive_body, headers={"Content-Type": "application/json"})
                 naive_elapsed = (time.perf_counter() - started) * 1e3
-                for case in cases:
+                turn = attempt % len(cases)  # each form in turn comes first after the naive app's request
+                for case in cases[turn:] + cases[:turn]:
                     request_id = f"bench-{n_rows}-{attempt}-{len(server_times[case.name])}-{case.name}"
                     request_id = re.sub(r"[^A-Za-z0-9.-]", "-", request_id)
                     headers = {"Content-Type": "application/json", "X-Request-ID": request_id} | case.headers
