@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 from service import create_app
 from service.logging_config import ACCESS_LOGGER, JSONFormatter
+from service.rest.middleware import request_id
 from service.settings import Settings
 
 INSTANCE = "test-instance"
@@ -284,3 +286,25 @@ def test_access_lines_logged_on_an_event_loop_are_written_at_its_next_turn_in_or
     finally:
         root.handlers[:] = before
     assert outputs == [[], [0, 1, 2, "between", 3], [4]]
+
+
+def test_new_request_ids_are_random_hex_and_never_repeat() -> None:
+    """Ids are drawn from the OS's random source many at a time: each is handed out once, draw after draw."""
+    ids = [request_id(None) for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_does_not_repeat_its_parents_request_ids() -> None:
+    request_id(None)  # a draw is under way: the parent holds ids it has not handed out yet
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next id and leave at once
+        os.write(writer, request_id(None).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    child = os.read(reader, 64).decode()
+    os.close(reader)
+    assert child != request_id(None)
