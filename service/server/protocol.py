@@ -16,7 +16,8 @@ trickling one byte a second held a connection, and a shutdown, forever). Here, p
   reusing their connections before they are closed; when it stops, a request whose body is still arriving
   is answered 503 rather than waited for.
 
-These answers use the service's JSON error shape.
+These answers use the service's JSON error shape. A response's head also waits for the first part of its body
+and goes out with it in one write (:class:`OneWriteCycle`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import logging
 from typing import Any
 
 import httptools
+from uvicorn._types import ASGISendEvent
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -175,6 +177,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_headers = False
         self._disarm()
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:  # uvicorn's, just built for this request: not started yet
+            self.cycle.__class__ = OneWriteCycle
         if getattr(self.server_state, "draining", False) and self.cycle is not None:
             self.cycle.keep_alive = False
         self._arm(self.limits.body_timeout, "body")
@@ -288,3 +292,64 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if response:
             self.transport.write(response)
         self.transport.close()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, but the response's head is held until the first part of its body and
+    written with it: one system call and one TCP segment for a small answer instead of two. uvicorn builds
+    and checks the head and the body as usual; only the transport it writes to stands in for a moment.
+    """
+
+    _held_head = b""
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()  # before the transport stands in, so that nothing else writes meanwhile
+        transport = self.transport
+        starting = message["type"] == "http.response.start"
+        holder = _HeadHolder(transport, self._held_head, holding=starting)
+        self.transport = holder  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = transport
+            if starting:
+                self._held_head = holder.head
+            else:
+                holder.flush()  # a body with no write of its own (a HEAD request's) still gets its head out
+                self._held_head = b""
+
+
+class _HeadHolder:
+    """The transport while the cycle sends one message: a head is kept; any other write takes it along."""
+
+    __slots__ = ("head", "holding", "transport")
+
+    def __init__(self, transport: asyncio.Transport, head: bytes, *, holding: bool) -> None:
+        self.transport = transport
+        self.head = head
+        self.holding = holding
+        """True while the head is being sent: its one write is kept."""
+
+    def write(self, data: bytes) -> None:
+        if self.holding:
+            self.head = data
+            return
+        head = self.head
+        if head:
+            self.head = b""
+            self.transport.writelines((head, data))
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        if self.head:
+            head, self.head = self.head, b""
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
