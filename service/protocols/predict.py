@@ -55,6 +55,9 @@ class PredictionEncoder:
         self._batch_tail = b'],"model_version":' + _json(manifest.model_version) + b"}"
 
     def encode(self, inference: Inference, *, batch: bool) -> bytes:
+        if inference.n_rows == 1 and inference.explanation is None and not inference.extras:
+            item = self._one_object(inference)
+            return b'{"predictions":[' + item + b"}" + self._batch_tail if batch else item + self._single_tail
         row = _RowLayout()
         self._standard(row, inference.probabilities, inference.label_indices)
         if inference.novelty is not None:
@@ -81,6 +84,22 @@ class PredictionEncoder:
         predictions = self.encode(replace(inference, explanation=None), batch=True)
         explanations = orjson.dumps(self._explanations.objects(inference.explanation))
         return predictions[:-1] + b',"explanations":' + explanations + b"}"
+
+    def _one_object(self, inference: Inference) -> bytes:
+        """One row's object without its closing brace, as :meth:`encode` writes it for many rows: the numbers
+        written by one ``orjson.dumps`` of Python floats (the text it writes for NumPy's), the rest fixed texts."""
+        probabilities = inference.probabilities[0].tolist()
+        novelty = inference.novelty
+        numbers = probabilities if novelty is None else [*probabilities, float(novelty.score[0])]
+        texts = orjson.dumps(numbers)[1:-1].split(b",")
+        pieces = [self._heads[int(inference.label_indices[0])], texts[self._positive]]
+        for key, text in zip(self._class_keys, texts, strict=False):
+            pieces += (key, text)
+        pieces.append(b"}")
+        if novelty is not None:
+            tails = self._ood_tails[numbers[-1] > 1.0]  # flagged above 1, as NoveltyScores.flagged
+            pieces += (b',"out_of_distribution":{"score":', texts[-1], tails[int(novelty.feature_index[0])])
+        return b"".join(pieces)
 
     def _standard(self, row: _RowLayout, probabilities: NDArray[np.float64], labels: NDArray[np.intp]) -> None:
         columns = [_column_texts(probabilities[:, index]) for index in range(self._n_classes)]
