@@ -12,6 +12,10 @@ from typing import Any, TextIO
 import orjson
 
 ACCESS_LOGGER = "service.access"
+PENDING_SECONDS = 0.02
+"""How long an access line logged on an event loop may wait to be written with the lines that follow it."""
+PENDING_LINES = 256
+"""How many lines may wait: the next one writes them all."""
 
 _HEAD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line starts with; ``log_fields`` leaves lines whose fields use these names to ``logging``."""
@@ -51,15 +55,18 @@ class JSONFormatter(logging.Formatter):
 class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler this module installs (configuring twice replaces it rather than adding another).
 
-    Lines that :func:`log_fields` writes on an event loop wait in ``pending`` until the loop's next turn, which
-    writes them all at once: one write to the stream for every request answered in a turn, instead of one each.
-    Anything else written through the handler, and its ``flush`` (which ``logging`` calls at exit), writes the
-    waiting lines first, so the stream keeps the order in which lines were logged.
+    Lines that :func:`log_fields` writes on an event loop wait in ``pending`` for at most
+    :data:`PENDING_SECONDS`, or until :data:`PENDING_LINES` wait, and are then written all at once: one write to
+    the stream for many requests, instead of one each (a write costs more than building a line). Anything else
+    written through the handler, and its ``flush`` (which ``logging`` calls at exit), writes the waiting lines
+    first, so the stream keeps the order in which lines were logged.
     """
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self.pending: list[str] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+        """The loop on which a flush of the waiting lines is scheduled, if any."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.pending:
@@ -78,12 +85,17 @@ class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.stream.write(line)
                 self.stream.flush()
                 return
-            if not self.pending:
-                loop.call_soon(self.flush)
-            self.pending.append(line)
+            pending = self.pending
+            pending.append(line)
+            if len(pending) >= PENDING_LINES:
+                self.write_pending()
+            elif self._flush_loop is not loop:
+                self._flush_loop = loop
+                loop.call_later(PENDING_SECONDS, self.flush)
 
     def write_pending(self) -> None:
         """Write the waiting lines (the caller holds the lock)."""
+        self._flush_loop = None
         lines, self.pending = self.pending, []
         self.stream.write("".join(lines))
         self.stream.flush()
@@ -93,9 +105,9 @@ def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[st
     """``logger.log(level, message, extra=fields)`` at a fraction of the cost, for lines logged on every request.
 
     When the line would go only to this module's handlers (the configuration ``configure_logging`` sets up),
-    it is written to them directly, exactly as the ``JSONFormatter`` would write it (on an event loop, at the
-    end of the loop's turn); otherwise it goes through ``logging`` (still without looking up the caller's
-    frame, a third of that cost).
+    it is written to them directly, exactly as the ``JSONFormatter`` would write it (on an event loop, with the
+    lines of the next moments: see ``_ServiceHandler``); otherwise it goes through ``logging`` (still without
+    looking up the caller's frame, a third of that cost).
     """
     if not logger.isEnabledFor(level):
         return

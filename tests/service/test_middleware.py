@@ -249,13 +249,14 @@ def test_an_unexpected_error_in_a_protocol_endpoint_is_a_json_500_in_its_shape(
     assert sample(client.get("/metrics").text, "http_requests_total", method="POST", route=route, status="500") == 1
 
 
-def test_access_lines_logged_on_an_event_loop_are_written_at_its_next_turn_in_order(
+def test_access_lines_logged_on_an_event_loop_are_written_together_soon_after_in_order(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Requests answered in one turn of the loop share one write; nothing is lost or reordered."""
+    """Lines logged on a loop share one write, within moments or once many wait; nothing is lost or reordered,
+    also when a loop ends with lines waiting and another loop logs next."""
     import asyncio
 
-    from service.logging_config import configure_logging, log_fields
+    from service.logging_config import PENDING_LINES, PENDING_SECONDS, configure_logging, log_fields
 
     root = logging.getLogger()
     before = list(root.handlers)
@@ -272,20 +273,40 @@ def test_access_lines_logged_on_an_event_loop_are_written_at_its_next_turn_in_or
         async def scenario() -> list[list[object]]:
             for n in range(3):
                 log_fields(access, logging.INFO, "request", {"n": n})
+            await asyncio.sleep(0)
             waiting = written()
             logging.getLogger("service.other").warning("between")  # written after the lines logged before it
             log_fields(access, logging.INFO, "request", {"n": 3})
-            await asyncio.sleep(0)  # the loop's next turn
-            after_a_turn = written()
-            log_fields(access, logging.INFO, "request", {"n": 4})
+            await asyncio.sleep(0)
+            still_waiting = written()
+            await asyncio.sleep(PENDING_SECONDS * 3)
+            after_a_moment = written()
+            for n in range(4, 4 + PENDING_LINES):
+                log_fields(access, logging.INFO, "request", {"n": n})
+            many = written()
+            log_fields(access, logging.INFO, "request", {"n": "last of the first loop"})
+            return [waiting, still_waiting, after_a_moment, many]
+
+        async def next_loop() -> list[list[object]]:
+            log_fields(access, logging.INFO, "request", {"n": "on the next loop"})
+            await asyncio.sleep(PENDING_SECONDS * 3)
+            after_a_moment = written()
+            log_fields(access, logging.INFO, "request", {"n": "at exit"})
             [handler] = root.handlers
             handler.flush()  # what logging does at exit
-            return [waiting, after_a_turn, written()]
+            return [after_a_moment, written()]
 
-        outputs = asyncio.run(scenario())
+        outputs = asyncio.run(scenario()) + asyncio.run(next_loop())
     finally:
         root.handlers[:] = before
-    assert outputs == [[], [0, 1, 2, "between", 3], [4]]
+    assert outputs == [
+        [],
+        [0, 1, 2, "between"],
+        [3],
+        list(range(4, 4 + PENDING_LINES)),
+        ["last of the first loop", "on the next loop"],
+        ["at exit"],
+    ]
 
 
 def test_new_request_ids_are_random_hex_and_never_repeat() -> None:
