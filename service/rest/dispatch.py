@@ -174,7 +174,9 @@ class FastDispatch:
         request = Request(scope, receive)
         try:
             if target.protected:
-                check_api_key(context_of(request).settings, request.headers)
+                settings = context_of(request).settings
+                if settings.api_key is not None:  # without a key, the request's headers need no parsing
+                    check_api_key(settings, request.headers)
             return await target.handler(request)
         except ServiceError as error:
             return service_error_reply(scope["path"], error)
