@@ -93,6 +93,29 @@ class _Tallies(Collector):
         self.batch_rows = _Observations(ROWS_BUCKETS)
         self.in_flight_bytes = 0
 
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        with self.lock:
+            observations = self.requests.get(key)
+            if observations is None:
+                observations = self.requests[key] = _Observations(LATENCY_BUCKETS)
+            observations.observe(seconds)
+
+    def count_predictions(self, counts: dict[str, int], rows: int) -> None:
+        with self.lock:
+            predictions = self.predictions
+            for label, count in counts.items():
+                predictions[label] = predictions.get(label, 0) + count
+            self.batch_rows.observe(rows)
+
+    def count_out_of_distribution(self, flagged: int) -> None:
+        with self.lock:
+            self.out_of_distribution += flagged
+
+    def add_in_flight_bytes(self, change: int) -> None:
+        with self.lock:
+            self.in_flight_bytes += change
+
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(*_REQUESTS, labels=REQUEST_LABELS)
         latency = HistogramMetricFamily(*_LATENCY, labels=REQUEST_LABELS)
@@ -144,26 +167,15 @@ class Metrics:
             registry=self.registry,
         )
         self._version: str | None = None
-        self._tallies: _Tallies | None = None
-        self._shared: _SharedMetrics | None = None
+        self._counts: _Tallies | _SharedMetrics
         if os.environ.get(MULTIPROC_ENV):
-            self._shared = _SharedMetrics(self.registry)
+            self._counts = _SharedMetrics(self.registry)
         else:
-            self._tallies = _Tallies()
-            self.registry.register(self._tallies)
+            self._counts = _Tallies()
+            self.registry.register(self._counts)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        tallies = self._tallies
-        if tallies is None:
-            assert self._shared is not None
-            self._shared.observe_request(method, route, status, seconds)
-            return
-        key = (method, route, status)
-        with tallies.lock:
-            observations = tallies.requests.get(key)
-            if observations is None:
-                observations = tallies.requests[key] = _Observations(LATENCY_BUCKETS)
-            observations.observe(seconds)
+        self._counts.observe_request(method, route, status, seconds)
 
     def count_predictions(self, classes: tuple[str, ...], label_indices: NDArray[np.intp]) -> None:
         """Count a request's rows by predicted label (indices into ``classes``)."""
@@ -173,37 +185,15 @@ class Metrics:
             if rows == 1
             else dict(zip(classes, np.bincount(label_indices, minlength=len(classes)).tolist(), strict=True))
         )
-        tallies = self._tallies
-        if tallies is None:
-            assert self._shared is not None
-            self._shared.count_predictions(counts, rows)
-            return
-        with tallies.lock:
-            predictions = tallies.predictions
-            for label, count in counts.items():
-                predictions[label] = predictions.get(label, 0) + count
-            tallies.batch_rows.observe(rows)
+        self._counts.count_predictions(counts, rows)
 
     def count_out_of_distribution(self, flagged: int) -> None:
-        if not flagged:
-            return
-        tallies = self._tallies
-        if tallies is None:
-            assert self._shared is not None
-            self._shared.out_of_distribution.inc(flagged)
-            return
-        with tallies.lock:
-            tallies.out_of_distribution += flagged
+        if flagged:
+            self._counts.count_out_of_distribution(flagged)
 
     def add_in_flight_bytes(self, change: int) -> None:
         """The request bodies being worked on grew (or, negative, shrank) by ``change`` bytes."""
-        tallies = self._tallies
-        if tallies is None:
-            assert self._shared is not None
-            self._shared.in_flight_bytes.inc(change)
-            return
-        with tallies.lock:
-            tallies.in_flight_bytes += change
+        self._counts.add_in_flight_bytes(change)
 
     def model_loaded(self, version: str | None) -> None:
         if self._version is not None and self._version != version:
@@ -249,3 +239,9 @@ class _SharedMetrics:
             if count:
                 self.predictions.labels(label).inc(count)
         self.batch_rows.observe(rows)
+
+    def count_out_of_distribution(self, flagged: int) -> None:
+        self.out_of_distribution.inc(flagged)
+
+    def add_in_flight_bytes(self, change: int) -> None:
+        self.in_flight_bytes.inc(change)
